@@ -1,0 +1,149 @@
+/*
+ * runtime.c - the runtime's life cycle: settings and context stores, loading
+ * flows files, atomic deploys (build the new flow set completely before the
+ * old one stops), the loop, and a graceful stop on SIGINT/SIGTERM that stops
+ * inputs, drains queued messages, closes nodes and flushes context.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime.h"
+#include "storage.h"
+
+#define FLOWS_MAX (256u << 20)
+#define DRAIN_MAX_MESSAGES 10000000
+
+static uv_signal_t sig_int, sig_term;
+static uv_timer_t ctx_timer;
+
+static void on_ctx_timer(uv_timer_t *h)
+{
+    struct ef_runtime *rt = h->data;
+    ctx__flush(rt->ctx);
+}
+
+int runtime__init(struct ef_runtime *rt, struct ef_settings *settings, char *err, size_t errlen)
+{
+    memset(rt, 0, sizeof(*rt));
+    rt->settings = settings;
+    if (loop__init(&rt->loop, settings->max_queue) != 0) {
+        snprintf(err, errlen, "cannot initialise the event loop");
+        return EF_EIO;
+    }
+    rt->loop.rt = rt;
+    rt->ctx = ctx__create(settings__get(settings, "contextStorage"), settings->user_dir, err,
+                          errlen);
+    if (!rt->ctx) {
+        return EF_EINVAL;
+    }
+    int rc = registry__init_builtins();
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot register built-in node types: %s", ef_strerror(rc));
+        return rc;
+    }
+    return 0;
+}
+
+struct ef_val *runtime__read_flows(const char *path, bool *unreadable, char *err, size_t errlen)
+{
+    size_t len;
+    *unreadable = false;
+    char *text = storage__read_file(path, FLOWS_MAX, &len);
+    if (!text) {
+        *unreadable = true;
+        snprintf(err, errlen, "%s: %s", path,
+                 errno == EFBIG ? "larger than 256 MiB" : strerror(errno));
+        return NULL;
+    }
+    char perr[256];
+    struct ef_val *v = ef_json_parse(text, len, perr, sizeof(perr));
+    free(text);
+    if (!v) {
+        snprintf(err, errlen, "%s: invalid JSON: %s", path, perr);
+    }
+    return v;
+}
+
+int runtime__deploy(struct ef_runtime *rt, struct ef_val *flows, struct ef_problems *probs)
+{
+    struct ef_flowset *fs = flowset__build(rt, flows, probs);
+    if (!fs) {
+        return EF_EINVAL;
+    }
+    struct ef_flowset *old = rt->active;
+    if (old) {
+        flowset__stop_inputs(old);
+        flowset__close(old);
+        flowset__free(old);
+    }
+    rt->active = fs;
+    flowset__start(fs);
+    return 0;
+}
+
+static void stop_cb(uv_signal_t *h, int signum)
+{
+    struct ef_runtime *rt = h->data;
+    ef_log_info("received %s, stopping", signum == SIGINT ? "SIGINT" : "SIGTERM");
+    runtime__stop(rt);
+}
+
+void runtime__run(struct ef_runtime *rt)
+{
+    uv_loop_t *uv = &rt->loop.uv;
+    /* The signal handles stay referenced, so the loop waits for them even
+     * when the flows have nothing scheduled; runtime__stop() ends the loop. */
+    uv_signal_init(uv, &sig_int);
+    uv_signal_init(uv, &sig_term);
+    sig_int.data = sig_term.data = rt;
+    uv_signal_start(&sig_int, stop_cb, SIGINT);
+    uv_signal_start(&sig_term, stop_cb, SIGTERM);
+    uv_timer_init(uv, &ctx_timer);
+    ctx_timer.data = rt;
+    uint64_t every = (uint64_t)rt->settings->context_flush_ms;
+    uv_timer_start(&ctx_timer, on_ctx_timer, every, every);
+    uv_unref((uv_handle_t *)&ctx_timer);
+    if (!rt->stopping) {
+        uv_run(uv, UV_RUN_DEFAULT);
+    }
+}
+
+void runtime__stop(struct ef_runtime *rt)
+{
+    if (rt->stopping) {
+        return;
+    }
+    rt->stopping = true;
+    if (rt->active) {
+        flowset__stop_inputs(rt->active);
+        size_t n = 0;
+        while (rt->loop.q_len && n < DRAIN_MAX_MESSAGES) {
+            n += loop__drain(&rt->loop, 4096);
+        }
+        flowset__close(rt->active);
+    }
+    ctx__flush(rt->ctx);
+    uv_stop(&rt->loop.uv);
+}
+
+void runtime__destroy(struct ef_runtime *rt)
+{
+    if (rt->active) {
+        flowset__free(rt->active);
+        rt->active = NULL;
+    }
+    if (ctx_timer.data) {
+        uv_close((uv_handle_t *)&ctx_timer, NULL);
+        ctx_timer.data = NULL;
+    }
+    if (sig_int.data) {
+        sig_int.data = NULL;
+        uv_close((uv_handle_t *)&sig_int, NULL);
+        uv_close((uv_handle_t *)&sig_term, NULL);
+    }
+    loop__close(&rt->loop);
+    ctx__destroy(rt->ctx);
+    settings__free(rt->settings);
+}

@@ -1,0 +1,34 @@
+/*
+ * runtime.h - starting, deploying and stopping edgeflow: the calls main.c,
+ * the admin API and the tests use.
+ */
+#ifndef EF_RUNTIME_H
+#define EF_RUNTIME_H
+
+#include "engine.h"
+#include "settings.h"
+
+/* Initialises rt with settings (adopted). 0, or EF_E* with the reason in err. */
+int runtime__init(struct ef_runtime *rt, struct ef_settings *settings, char *err, size_t errlen);
+/*
+ * Reads and parses a flows file. Returns a new value, or NULL with the
+ * reason in err; *unreadable tells a missing/unreadable file from bad JSON.
+ */
+struct ef_val *runtime__read_flows(const char *path, bool *unreadable, char *err, size_t errlen);
+/*
+ * Builds a flow set from `flows` and, if it is valid, stops the running one
+ * and starts it. On problems the running flows are untouched and every
+ * problem is in probs. Returns 0 or EF_EINVAL.
+ */
+int runtime__deploy(struct ef_runtime *rt, struct ef_val *flows, struct ef_problems *probs);
+/* Runs the loop until runtime__stop() or SIGINT/SIGTERM. */
+void runtime__run(struct ef_runtime *rt);
+/*
+ * Graceful stop: inputs stop, queued messages drain, nodes close, context is
+ * flushed. Safe to call from a node callback or signal handler on the loop.
+ */
+void runtime__stop(struct ef_runtime *rt);
+/* Frees everything; call after runtime__run returned. */
+void runtime__destroy(struct ef_runtime *rt);
+
+#endif
