@@ -100,6 +100,7 @@ struct ef_node {
     int n_ext;
     const struct ef_val *sf_def; /* subflow instance: the template */
     struct ef_scope *sf_scope;   /* subflow instance: the scope it created */
+    struct jsonata_cache *jsonata; /* compiled jsonata typed inputs */
 };
 
 struct ef_timer {

@@ -15,6 +15,7 @@
 #include "engine.h"
 #include "idmap.h"
 #include "subflow.h"
+#include "typed.h"
 
 #define SUBFLOW_MAX_DEPTH 16
 
@@ -342,6 +343,7 @@ fail:
 
 static void node_free(struct ef_node *n)
 {
+    typed__jsonata_release(n);
     for (int i = 0; i < n->nports; i++) {
         free(n->ports[i].targets);
     }
@@ -531,6 +533,9 @@ static struct node_port *subflow_source_port(struct build *b, struct ef_node *in
 /* Connects a subflow instance: outputs straight to the outside, status port. */
 static void wire_subflow(struct build *b, struct ef_node *inst)
 {
+    if (!inst->sf_scope) {
+        return; /* not instantiated: already reported */
+    }
     const struct ef_val *outs = ef_val_obj_get(inst->sf_def, "out");
     for (size_t i = 0; i < ef_val_arr_len(outs); i++) {
         const struct ef_val *w = ef_val_obj_get(ef_val_arr_at(outs, i), "wires");
@@ -722,6 +727,7 @@ static int place_entries(struct build *b, const char *z, struct ef_scope *flow,
         if (!t) {
             problems__add(b->probs, "node %s on flow %s: unknown node type '%s'", id, flow->id,
                           type);
+            idmap__put(b->disabled, nid, (void *)e); /* wires to it are not problems too */
             continue;
         }
         node_create(b, e, nid, prefix ? id : NULL, flow, group, t);
@@ -884,9 +890,6 @@ struct ef_flowset *flowset__build(struct ef_runtime *rt, struct ef_val *config,
             place_entries(&b, t->id, t, NULL, 0);
         }
     }
-    if (probs->n != before) {
-        goto done;
-    }
     for (size_t i = 0; i < fs->nnodes; i++) {
         wire_node(&b, fs->nodes[i]);
     }
@@ -905,10 +908,8 @@ struct ef_flowset *flowset__build(struct ef_runtime *rt, struct ef_val *config,
             ports_reserve(&n->ports, &n->nports, want);
         }
     }
-    if (probs->n != before) {
-        goto done;
-    }
-    /* Properties and init: config nodes first. */
+    /* Properties and init: config nodes first; with problems, check properties only. */
+    bool init = probs->n == before;
     for (int pass = 0; pass < 2; pass++) {
         for (size_t i = 0; i < fs->nnodes; i++) {
             struct ef_node *n = fs->nodes[i];
@@ -917,8 +918,10 @@ struct ef_flowset *flowset__build(struct ef_runtime *rt, struct ef_val *config,
             }
             size_t p0 = probs->n;
             apply_props(&b, n);
-            if (probs->n == p0 && n->type->cb_init) {
+            bool ok = init && probs->n == p0;
+            if (ok && n->type->cb_init) {
                 int rc = n->type->cb_init(n, n->config);
+                ok = rc == 0;
                 if (rc != 0) {
                     if (probs->n == p0) {
                         problems__add(probs, "node %s (type %s, flow %s): %s", n->id,
@@ -927,7 +930,7 @@ struct ef_flowset *flowset__build(struct ef_runtime *rt, struct ef_val *config,
                     n->closed = true; /* no cb_close for a node whose init failed */
                 }
             }
-            n->started = n->type->cb_init == NULL || !n->closed;
+            n->started = ok;
         }
     }
 done:

@@ -1,9 +1,168 @@
 /*
- * jsonata_bridge.c - evaluating `jsonata` typed inputs for nodes.
+ * jsonata_bridge.c - evaluating `jsonata` typed inputs for nodes, as
+ * RED.util.prepareJSONataExpression/evaluateJSONataExpression do: the
+ * message is the context (or {msg} in legacy mode, when the expression
+ * names `msg`), and $flowContext, $globalContext, $env and $clone are
+ * available. Compiled expressions are cached per node.
  */
+#include <ctype.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "typed.h"
+
+#ifdef EF_HAVE_JSONATA
+#include "jsonata/jsonata.h"
+
+struct jsonata_cache {
+    struct ef_jsonata *expr;
+    bool legacy;
+    struct jsonata_cache *next;
+};
+
+/* Node-RED's legacy test: /(^|[^a-zA-Z0-9_'".])msg([^a-zA-Z0-9_'"]|$)/ */
+static bool legacy_mode(const char *s)
+{
+    for (const char *p = strstr(s, "msg"); p; p = strstr(p + 1, "msg")) {
+        char before = p == s ? 0 : p[-1];
+        char after = p[3];
+        bool ok_before = !before || !(isalnum((unsigned char)before) || strchr("_'\".", before));
+        bool ok_after = !after || !(isalnum((unsigned char)after) || strchr("_'\"", after));
+        if (ok_before && ok_after) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static int fn_context(struct ef_node *n, enum ef_ctx_scope scope, struct ef_val *const *args,
+                      size_t nargs, struct ef_val **out)
+{
+    const char *key = ef_val_str_get(args[0]);
+    const char *store = nargs > 1 && args[1] ? ef_val_str_get(args[1]) : NULL;
+    *out = ef_ctx_get(n, scope, store, key);
+    return 0;
+}
+
+static int fn_flow_context(void *ud, struct ef_val *const *args, size_t nargs,
+                           struct ef_val **out, char *err, size_t errlen)
+{
+    (void)err;
+    (void)errlen;
+    return fn_context(ud, EF_CTX_FLOW, args, nargs, out);
+}
+
+static int fn_global_context(void *ud, struct ef_val *const *args, size_t nargs,
+                             struct ef_val **out, char *err, size_t errlen)
+{
+    (void)err;
+    (void)errlen;
+    return fn_context(ud, EF_CTX_GLOBAL, args, nargs, out);
+}
+
+static int fn_env(void *ud, struct ef_val *const *args, size_t nargs, struct ef_val **out,
+                  char *err, size_t errlen)
+{
+    (void)nargs;
+    (void)err;
+    (void)errlen;
+    *out = ef_node_env_get(ud, ef_val_str_get(args[0]));
+    if (!*out) {
+        *out = ef_val_str("");
+    }
+    return 0;
+}
+
+static int fn_clone(void *ud, struct ef_val *const *args, size_t nargs, struct ef_val **out,
+                    char *err, size_t errlen)
+{
+    (void)ud;
+    (void)nargs;
+    (void)err;
+    (void)errlen;
+    *out = args[0] ? ef_val_copy(args[0]) : NULL;
+    return 0;
+}
+
+static struct jsonata_cache *cache_get(struct ef_node *n, const char *expr, char *err,
+                                       size_t errlen)
+{
+    for (struct jsonata_cache *c = n->jsonata; c; c = c->next) {
+        if (!strcmp(ef_jsonata_source(c->expr), expr)) {
+            return c;
+        }
+    }
+    struct ef_jsonata_error e;
+    struct ef_jsonata *compiled = ef_jsonata_compile_ex(expr, &e);
+    if (!compiled) {
+        char buf[400];
+        snprintf(err, errlen, "Invalid JSONata expression: %s",
+                 ef_jsonata_strerror(&e, buf, sizeof(buf)));
+        return NULL;
+    }
+    struct jsonata_cache *c = calloc(1, sizeof(*c));
+    if (!c) {
+        ef_jsonata_free(compiled);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    c->expr = compiled;
+    c->legacy = legacy_mode(expr);
+    c->next = n->jsonata;
+    n->jsonata = c;
+    return c;
+}
+
+int typed__jsonata(struct ef_node *n, const char *expr, const struct ef_msg *msg,
+                   struct ef_val **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    struct jsonata_cache *c = cache_get(n, expr, err, errlen);
+    if (!c) {
+        return EF_EPARSE;
+    }
+    const struct ef_jsonata_native natives[] = {
+        {"flowContext", "<s?s?:x>", fn_flow_context, n},
+        {"globalContext", "<s?s?:x>", fn_global_context, n},
+        {"env", "<s:x>", fn_env, n},
+        {"clone", "<(oa)-:o>", fn_clone, NULL},
+    };
+    struct ef_jsonata_opts opts = {.natives = natives, .nnatives = 4, .timeout_ms = 10000};
+    struct ef_val *input = msg ? (struct ef_val *)ef_msg_root(msg) : NULL;
+    struct ef_val *wrapped = NULL;
+    if (c->legacy) {
+        wrapped = ef_val_obj();
+        if (!wrapped) {
+            return EF_ENOMEM;
+        }
+        if (input) {
+            ef_val_obj_set_take(wrapped, "msg", ef_val_ref(input));
+        }
+        input = wrapped;
+    }
+    struct ef_jsonata_error e;
+    int rc = ef_jsonata_eval(c->expr, input, &opts, out, &e);
+    ef_val_unref(wrapped);
+    if (rc != 0) {
+        char buf[400];
+        snprintf(err, errlen, "%s", ef_jsonata_strerror(&e, buf, sizeof(buf)));
+        return EF_EINVAL;
+    }
+    return 0;
+}
+
+void typed__jsonata_release(struct ef_node *n)
+{
+    while (n->jsonata) {
+        struct jsonata_cache *c = n->jsonata;
+        n->jsonata = c->next;
+        ef_jsonata_free(c->expr);
+        free(c);
+    }
+}
+
+#else
 
 int typed__jsonata(struct ef_node *n, const char *expr, const struct ef_msg *msg,
                    struct ef_val **out, char *err, size_t errlen)
@@ -11,7 +170,14 @@ int typed__jsonata(struct ef_node *n, const char *expr, const struct ef_msg *msg
     (void)msg;
     (void)expr;
     *out = NULL;
-    snprintf(err, errlen, "node %s (%s): JSONata expressions are not available in this build",
+    snprintf(err, errlen, "node %s (%s): JSONata is not available in this build (EF_JSONATA=OFF)",
              ef_node_id(n), ef_node_type_name(n));
     return EF_EUNSUPP;
 }
+
+void typed__jsonata_release(struct ef_node *n)
+{
+    (void)n;
+}
+
+#endif

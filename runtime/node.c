@@ -395,6 +395,12 @@ void ef_node_error(struct ef_node *n, const struct ef_msg *msg, const char *fmt,
     if (n->in_input) {
         n->errored = true;
     }
+    if (!msg && n->fs->building) {
+        /* Reported while the flow is being built: the flow is refused with it. */
+        problems__add(n->fs->building, "node %s (type %s, flow %s): %s", n->id, n->type->name,
+                      n->flow && n->flow->kind != SCOPE_GLOBAL ? n->flow->id : "global", text);
+        return;
+    }
     bool handled = msg && node__handle_error(n, text, msg);
     if (!handled) {
         ef_log(EF_LOG_ERROR, "[%s:%s] %s", n->type->name, n->name && *n->name ? n->name : n->id,

@@ -24,5 +24,7 @@ extern const struct ef_handle_type typed__regexp_type;
  */
 int typed__jsonata(struct ef_node *n, const char *expr, const struct ef_msg *msg,
                    struct ef_val **out, char *err, size_t errlen);
+/* Frees the node's compiled JSONata expressions. */
+void typed__jsonata_release(struct ef_node *n);
 
 #endif

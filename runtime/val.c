@@ -748,21 +748,24 @@ int ef_val_obj_setn_take(struct ef_val *o, const char *key, size_t klen, struct 
     bool is_index = key_is_index(key, klen, &idx);
     if (is_index) {
         /* Array-index keys come first, in ascending numeric order. */
-        pos = 0;
-        while (pos < o->u.obj.nidx) {
-            uint64_t other;
-            const struct ef_val *ok = o->u.obj.ents[pos].key;
-            key_is_index(ok->u.s.p, ok->u.s.len, &other);
-            if (other > idx) {
-                break;
-            }
-            pos++;
+        size_t lo = 0, hi = o->u.obj.nidx;
+        if (hi && o->u.obj.ents[hi - 1].index < idx) {
+            lo = hi; /* the usual case: keys arrive in order */
         }
+        while (lo < hi) {
+            size_t mid = (lo + hi) / 2;
+            if (o->u.obj.ents[mid].index < idx) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        pos = lo;
         memmove(&o->u.obj.ents[pos + 1], &o->u.obj.ents[pos],
                 (o->u.obj.len - pos) * sizeof(*o->u.obj.ents));
         o->u.obj.nidx++;
     }
-    o->u.obj.ents[pos] = (struct ef_obj_ent){k, item, h};
+    o->u.obj.ents[pos] = (struct ef_obj_ent){k, item, h, is_index ? (uint32_t)idx : 0};
     o->u.obj.len++;
     if (is_index && pos != o->u.obj.len - 1) {
         rc = obj_index_build(o);

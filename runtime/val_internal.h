@@ -16,6 +16,7 @@ struct ef_obj_ent {
     struct ef_val *key; /* an EF_STR value, shared between copies */
     struct ef_val *val;
     uint32_t hash;
+    uint32_t index; /* numeric value of an array-index key (entries < nidx) */
 };
 
 struct ef_val {

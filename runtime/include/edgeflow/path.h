@@ -15,8 +15,10 @@
 struct ef_path;
 
 /*
- * Parses `expr` (without a leading "msg."; a leading "msg." is accepted and
- * stripped only where Node-RED does so, see docs). Returns a new path the
+ * Parses `expr` as normalisePropertyExpression does: a leading "msg." is NOT
+ * stripped here ("msg.a" is the keys msg, a). ef_msg_get/ef_msg_set_take/
+ * ef_msg_delete strip it first, as getMessageProperty/setMessageProperty
+ * do; nested references `[msg.x]` are resolved that way too. Returns a new path the
  * caller frees with ef_path_free(), or NULL with Node-RED's error text in
  * err (e.g. "Invalid property expression: unexpected . at position 3").
  */

@@ -1,0 +1,36 @@
+# edgeflow: thin wrappers around scripts/ and CMake.
+#   make run    install what is missing, build, run flows/demo.json (editor on :1880)
+#   make test   install, build (normal and ASan+UBSan), run every test
+#   make bench  side-by-side benchmarks against Node-RED
+.PHONY: all setup build run test bench clean format
+
+JOBS ?= $(shell nproc)
+PORT ?= 1880
+
+all: build
+
+setup:
+	@bash scripts/setup.sh
+
+build: setup
+	@cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build build -j$(JOBS)
+
+run: build
+	./build/edgeflow run flows/demo.json --port $(PORT) --debug-stdout
+
+test: setup
+	@cmake -S . -B build-asan -DEF_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
+	@cmake --build build-asan -j$(JOBS)
+	@cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEF_ASAN_BUILD_DIR=$(CURDIR)/build-asan >/dev/null
+	@cmake --build build -j$(JOBS)
+	@cd build && ctest -j$(JOBS) --output-on-failure --timeout 300
+
+bench: setup
+	@bash bench/run.sh
+
+format:
+	@clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf build build-asan build-bench
