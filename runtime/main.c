@@ -36,7 +36,7 @@ static void print_debug(void *ud, struct ef_node *n, const struct ef_val *value)
     if (!line) {
         return;
     }
-    ef_val_obj_set_take(line, "id", ef_val_str(ef_node_id(n)));
+    ef_val_obj_set_take(line, "id", ef_val_str(n->alias ? n->alias : n->id)); /* its flows.json id */
     if (value) {
         ef_val_obj_set_take(line, "value", ef_val_ref((struct ef_val *)value));
     }

@@ -205,8 +205,8 @@ static void complete_emit(struct ef_node *n, struct ef_val *root)
         ef_val_obj_set_take(wrap, "source", src);
         ef_val_obj_set_take(copy, "complete", wrap);
         struct ef_msg *m = msg__wrap(copy);
-        if (!m || loop__enqueue(&n->fs->rt->loop, n->watchers[i], m) != 0) {
-            ef_msg_free(m);
+        if (m) {
+            node__deliver(n->watchers[i], m); /* Node-RED calls receive() directly */
         }
     }
 }
@@ -354,8 +354,8 @@ static bool flow_handle_error(struct ef_scope *flow, struct ef_node *n, const ch
             struct ef_msg *m = ef_msg_new_take(root); /* receive() adds a missing _msgid */
             if (!m) {
                 ef_val_unref(root);
-            } else if (loop__enqueue(&n->fs->rt->loop, c[i].n, m) != 0) {
-                ef_msg_free(m);
+            } else {
+                node__deliver(c[i].n, m); /* Node-RED calls receive() directly */
             }
             handled = true;
         }
@@ -435,8 +435,8 @@ static bool flow_handle_status(struct ef_scope *flow, struct ef_node *n, const s
             struct ef_msg *m = ef_msg_new_take(root);
             if (!m) {
                 ef_val_unref(root);
-            } else if (loop__enqueue(&n->fs->rt->loop, c[i].n, m) != 0) {
-                ef_msg_free(m);
+            } else {
+                node__deliver(c[i].n, m);
             }
             handled = true;
         }
@@ -476,7 +476,9 @@ void node__set_status(struct ef_node *n, struct ef_val *st)
     if (rt->hooks.on_status) {
         rt->hooks.on_status(rt->hooks.ud, n, st);
     }
-    if (n->flow) {
+    if (n->flow && n->fs->started) {
+        /* Status set while the flows are built does not reach status nodes,
+         * as in Node-RED, where they are not listening yet. */
         flow_handle_status(n->flow, n, st, n);
     }
 }

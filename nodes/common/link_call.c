@@ -96,12 +96,13 @@ static struct ef_node *find_target(struct ef_node *n, const struct ef_msg *msg, 
         } else if (count == 1) {
             found = only;
         } else if (count > 1) {
-            snprintf(err, errlen, "Multiple link-in nodes named '%s' found", target);
+            snprintf(err, errlen, "Error: Multiple link-in nodes named '%s' found", target);
             return NULL;
         }
     }
     if (!found) {
-        snprintf(err, errlen, "target link-in node '%s' not found", target);
+        /* Node-RED throws an Error here, so the message reads "Error: ..." */
+        snprintf(err, errlen, "Error: target link-in node '%s' not found", target);
     }
     return found;
 }
@@ -137,12 +138,10 @@ static int cb_link_call_input(struct ef_node *n, struct ef_msg *msg)
         ef_msg_free(msg);
         return EF_INPUT_DONE;
     }
-    static const char hex[] = "0123456789abcdef";
     char a[17], b[17];
     ef_id_new(a);
     ef_id_new(b);
     snprintf(ev->id, sizeof(ev->id), "%s%.12s", a, b);
-    (void)hex;
     if (!ef_msg_get(msg, "_linkSource")) {
         ef_msg_set_take(msg, "_linkSource", ef_val_arr());
     }
@@ -167,9 +166,7 @@ static int cb_link_call_input(struct ef_node *n, struct ef_msg *msg)
     }
     ev->next = lc->events;
     lc->events = ev;
-    if (loop__enqueue(&n->fs->rt->loop, target, msg) != 0) {
-        ef_msg_free(msg);
-    }
+    node__deliver(target, msg); /* Node-RED calls the link in's receive() directly */
     return EF_INPUT_ASYNC;
 }
 

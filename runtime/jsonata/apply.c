@@ -48,6 +48,9 @@ int jsonata__fn_arity(struct ef_val *fv)
     case FN_LAMBDA: return f->node->nitems;
     case FN_BUILTIN: {
         const struct jsonata__sig *s = jsonata__builtin_sig(f->builtin);
+        if (strcmp(jsonata__builtins[f->builtin].name, "string") == 0) {
+            return 1; /* string(arg, prettify = false) has length 1 in JavaScript */
+        }
         return s ? s->n : 0;
     }
     case FN_NATIVE: return f->native_sig ? f->native_sig->n : 1;

@@ -22,37 +22,3 @@ int jsonata__fn_millis(struct jsonata__ctx *c, struct jv *a, int n, struct ef_va
     return 0;
 }
 
-int jsonata__fn_format_integer(struct jsonata__ctx *c, struct jv *a, int n, struct ef_val *focus,
-                       struct jsonata__env *env, struct jv *out)
-{
-    (void)c; (void)a; (void)n; (void)focus; (void)env; (void)out;
-    return 0;
-}
-
-int jsonata__fn_parse_integer(struct jsonata__ctx *c, struct jv *a, int n, struct ef_val *focus,
-                       struct jsonata__env *env, struct jv *out)
-{
-    (void)c; (void)a; (void)n; (void)focus; (void)env; (void)out;
-    return 0;
-}
-
-int jsonata__fn_to_millis(struct jsonata__ctx *c, struct jv *a, int n, struct ef_val *focus,
-                       struct jsonata__env *env, struct jv *out)
-{
-    (void)c; (void)a; (void)n; (void)focus; (void)env; (void)out;
-    return 0;
-}
-
-int jsonata__fn_from_millis(struct jsonata__ctx *c, struct jv *a, int n, struct ef_val *focus,
-                       struct jsonata__env *env, struct jv *out)
-{
-    (void)c; (void)a; (void)n; (void)focus; (void)env; (void)out;
-    return 0;
-}
-
-int jsonata__fn_now(struct jsonata__ctx *c, struct jv *a, int n, struct ef_val *focus,
-                       struct jsonata__env *env, struct jv *out)
-{
-    (void)c; (void)a; (void)n; (void)focus; (void)env; (void)out;
-    return 0;
-}

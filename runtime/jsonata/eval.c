@@ -278,7 +278,7 @@ static int eval_step(struct jsonata__ctx *c, const struct jsonata__node *step,
     seq_init(&acc);
     for (size_t i = 0; i < nin; i++) {
         struct jv r;
-        if (eval_node(c, step, in[i], env, &r) < 0) {
+        if (jsonata__eval(c, step, in[i], env, &r) < 0) {
             jv_drop(&res1);
             seq_free(&acc);
             return -1;
@@ -482,7 +482,7 @@ static int eval_tuple_step(struct jsonata__ctx *c, const struct jsonata__node *s
         struct ef_val *tup = ef_val_arr_at(tb, e);
         struct jsonata__env *f = tuple_frame(c, env, tup);
         struct jv r;
-        int rc = f ? eval_node(c, step, tuple_get(tup, AT), f, &r) : -1;
+        int rc = f ? jsonata__eval(c, step, tuple_get(tup, AT), f, &r) : -1;
         jsonata__env_unref(f);
         if (rc < 0) {
             ef_val_unref(result);
@@ -561,7 +561,7 @@ static int eval_path(struct jsonata__ctx *c, const struct jsonata__node *n, stru
         }
         struct jv res;
         if (i == 0 && step->cons_array) {
-            rc = eval_node(c, step, input, env, &res);
+            rc = jsonata__eval(c, step, input, env, &res);
         } else if (tuple_mode) {
             rc = eval_tuple_step(c, step, in, nin, &tuples, env, &res);
             if (rc == 0) {
@@ -1114,9 +1114,8 @@ static int sort_items(struct jsonata__ctx *c, const struct jsonata__node *sort, 
 
 static int num_result(struct jsonata__ctx *c, double d, int pos, struct jv *out)
 {
-    if (!isfinite(d)) {
-        return jsonata__error_val(c, "D1001", pos, NULL, NULL);
-    }
+    (void)c;
+    (void)pos;
     out->v = ef_val_num(d);
     out->f = 0;
     return 0;
@@ -1162,6 +1161,11 @@ static int eval_binary(struct jsonata__ctx *c, const struct jsonata__node *n, st
     case OP_MUL:
     case OP_DIV:
     case OP_MOD: {
+        if ((a && ef_val_type(a) == EF_NUM && isinf(ef_val_num_get(a))) ||
+            (b && ef_val_type(b) == EF_NUM && isinf(ef_val_num_get(b)))) {
+            rc = jsonata__error_val(c, "D1001", n->pos, op_text(n), NULL);
+            break;
+        }
         if (a && !jsonata__is_number(a)) {
             rc = jsonata__error_val(c, "T2001", n->pos, op_text(n), a);
             break;
@@ -1242,6 +1246,10 @@ static int eval_binary(struct jsonata__ctx *c, const struct jsonata__node *n, st
                     rc = jsonata__error_val(c, "D3001", n->pos, NULL, a);
                     break;
                 }
+                if (jsonata__has_infinite(a)) {
+                    rc = jsonata__error_val(c, "D1001", n->pos, NULL, NULL);
+                    break;
+                }
                 sa = jsonata__stringify(a, false, &la);
             }
         }
@@ -1255,6 +1263,11 @@ static int eval_binary(struct jsonata__ctx *c, const struct jsonata__node *n, st
                 if (ef_val_type(b) == EF_NUM && !isfinite(ef_val_num_get(b))) {
                     free(sa);
                     rc = jsonata__error_val(c, "D3001", n->pos, NULL, b);
+                    break;
+                }
+                if (jsonata__has_infinite(b)) {
+                    free(sa);
+                    rc = jsonata__error_val(c, "D1001", n->pos, NULL, NULL);
                     break;
                 }
                 sb = jsonata__stringify(b, false, &lb);

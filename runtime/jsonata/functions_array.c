@@ -740,7 +740,7 @@ int jsonata__fn_eval(struct jsonata__ctx *c, struct jv *a, int n, struct ef_val 
     }
     c->evals = ne;
     c->evals[c->nevals++] = e;
-    struct ef_val *input = n > 1 ? ARG(1) : focus;
+    struct ef_val *input = ARG(1) ? ARG(1) : focus;
     struct jv r;
     if (jsonata__eval(c, e->root, input, env, &r) < 0) {
         char msg[256];

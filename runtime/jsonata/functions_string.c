@@ -96,6 +96,9 @@ int jsonata__fn_string(struct jsonata__ctx *c, struct jv *a, int n, struct ef_va
     if (ef_val_type(v) == EF_NUM && !isfinite(ef_val_num_get(v))) {
         return jsonata__error_val(c, "D3001", -1, NULL, v);
     }
+    if (jsonata__has_infinite(v)) {
+        return jsonata__error_val(c, "D1001", -1, NULL, NULL);
+    }
     bool pretty = ARG(1) && ef_val_bool_get(ARG(1));
     size_t len;
     char *s = jsonata__stringify(v, pretty, &len);
@@ -402,6 +405,20 @@ static int matcher_call(struct jsonata__ctx *c, struct ef_val *fn, struct ef_val
     return 0;
 }
 
+/* A function that is not a regex used as a matcher: jsonata-js calls it
+ * and requires a match object back (T1010 otherwise). Only regexes are
+ * supported as matchers here; returns -1 with T1010 for anything else. */
+static int custom_matcher(struct jsonata__ctx *c, struct ef_val *fn, struct ef_val *str,
+                          struct jsonata__env *env)
+{
+    struct ef_val *res;
+    if (matcher_call(c, fn, str, env, &res) < 0) {
+        return -1;
+    }
+    ef_val_unref(res);
+    return jsonata__error(c, "T1010", -1, NULL);
+}
+
 int jsonata__fn_contains(struct jsonata__ctx *c, struct jv *a, int n, struct ef_val *focus,
                          struct jsonata__env *env, struct jv *out)
 {
@@ -427,13 +444,7 @@ int jsonata__fn_contains(struct jsonata__ctx *c, struct jv *a, int n, struct ef_
         out->v = ef_val_bool(r > 0);
         return 0;
     }
-    struct ef_val *res;
-    if (matcher_call(c, t, v, env, &res) < 0) {
-        return -1;
-    }
-    out->v = ef_val_bool(res != NULL);
-    ef_val_unref(res);
-    return 0;
+    return custom_matcher(c, t, v, env);
 }
 
 int jsonata__fn_match(struct jsonata__ctx *c, struct jv *a, int n, struct ef_val *focus,
@@ -452,6 +463,9 @@ int jsonata__fn_match(struct jsonata__ctx *c, struct jv *a, int n, struct ef_val
         return -1;
     }
     const pcre2_code *re = jsonata__regex_of(ARG(1));
+    if (!re && ARG(1)) {
+        return custom_matcher(c, ARG(1), v, env);
+    }
     out->v = ef_val_arr();
     out->f = JF_SEQ;
     if (!re || (lim && !(ef_val_num_get(lim) > 0))) {
@@ -568,8 +582,8 @@ int jsonata__fn_replace(struct jsonata__ctx *c, struct jv *a, int n, struct ef_v
     }
     const pcre2_code *re = jsonata__regex_of(pat);
     if (!re) {
-        out->v = ef_val_ref(v);
-        return 0;
+        free(b.p);
+        return custom_matcher(c, pat, v, env);
     }
     struct miter m = {c, re, s, sl, NULL, 0, true};
     size_t pos = 0;
@@ -662,8 +676,7 @@ int jsonata__fn_split(struct jsonata__ctx *c, struct jv *a, int n, struct ef_val
     }
     const pcre2_code *re = jsonata__regex_of(sep);
     if (!re) {
-        ef_val_arr_push_take(res, ef_val_ref(v));
-        return 0;
+        return custom_matcher(c, sep, v, env);
     }
     struct miter m = {c, re, s, sl, NULL, 0, true};
     size_t start = 0;

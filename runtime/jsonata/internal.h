@@ -345,6 +345,7 @@ struct ef_val *jsonata__append(struct ef_val *a, struct ef_val *v);
 struct ef_val *jsonata__wrap(struct ef_val *v);
 /* Prints a value as $string does (or JSON for error messages). */
 char *jsonata__stringify(const struct ef_val *v, bool pretty, size_t *len);
+bool jsonata__has_infinite(const struct ef_val *v);
 /* A JSON text for an error message, truncated to fit. */
 void jsonata__value_json(const struct ef_val *v, char *buf, size_t len);
 /* Prints a number as JavaScript (with jsonata's 15-digit rounding when `prec`). */

@@ -1250,6 +1250,9 @@ static struct jsonata__node *process(struct parser *p, struct jsonata__node *x)
         break;
     default: res = x; break;
     }
+    if (res && x->keep_array) {
+        res->keep_array = true;
+    }
     return res;
 }
 
@@ -1279,6 +1282,10 @@ int jsonata__parse(struct ef_jsonata *e, struct jsonata__errinfo *err)
     struct jsonata__node *root = process(&p, raw);
     if (!root) {
         return -1;
+    }
+    if (root->type == N_PARENT || root->has_seeking) {
+        const char *t = root->type == N_PARENT ? "parent" : root->type == N_PATH ? "path" : "binary";
+        return perr(&p, "S0217", root->pos, t, strlen(t));
     }
     e->root = root;
     return 0;

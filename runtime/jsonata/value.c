@@ -293,6 +293,32 @@ static void sb_json(struct sbuf *b, const struct ef_val *v, int indent, int leve
     }
 }
 
+/* Does v contain a non-finite number (which jsonata's $string rejects)? */
+bool jsonata__has_infinite(const struct ef_val *v)
+{
+    if (!v) {
+        return false;
+    }
+    switch (ef_val_type(v)) {
+    case EF_NUM: return !isfinite(ef_val_num_get(v)) && !isnan(ef_val_num_get(v));
+    case EF_ARR:
+        for (size_t i = 0; i < ef_val_arr_len(v); i++) {
+            if (jsonata__has_infinite(ef_val_arr_at(v, i))) {
+                return true;
+            }
+        }
+        return false;
+    case EF_OBJ:
+        for (size_t i = 0; i < ef_val_obj_len(v); i++) {
+            if (jsonata__has_infinite(ef_val_obj_val_at(v, i))) {
+                return true;
+            }
+        }
+        return false;
+    default: return false;
+    }
+}
+
 /* Serialises v as $string does; returns a malloc'ed string (NULL on OOM). */
 char *jsonata__stringify(const struct ef_val *v, bool pretty, size_t *len)
 {
