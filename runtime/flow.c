@@ -158,7 +158,7 @@ static struct ef_node *resolve_ref(const struct ef_flowset *fs, const struct ef_
     char buf[1024];
     for (; s; s = s->parent) {
         if (s->kind == SCOPE_SUBFLOW) {
-            snprintf(buf, sizeof(buf), "%s:%s", s->id, id);
+            snprintf(buf, sizeof(buf), "%s-%s", s->id, id);
             struct ef_node *n = idmap__get(fs->ids, buf);
             if (n) {
                 return n;
@@ -328,7 +328,8 @@ static struct ef_node *node_create(struct build *b, const struct ef_val *e, cons
         return NULL;
     }
     const struct ef_val *name = ef_val_obj_get(n->config, "name");
-    n->name = ef_val_type(name) == EF_STR ? ef_val_str_get(name) : NULL;
+    /* As Node-RED's `if (n.name) this.name = n.name`: an empty name is no name. */
+    n->name = ef_val_type(name) == EF_STR && ef_val_str_len(name) ? ef_val_str_get(name) : NULL;
     return n;
 oom:
     problems__add(b->probs, "node %s: out of memory", id);
@@ -693,7 +694,7 @@ static int place_entries(struct build *b, const char *z, struct ef_scope *flow,
         char idbuf[1024];
         const char *nid = id;
         if (prefix) {
-            snprintf(idbuf, sizeof(idbuf), "%s:%s", prefix, id);
+            snprintf(idbuf, sizeof(idbuf), "%s-%s", prefix, id);
             nid = idbuf;
         }
         struct ef_scope *group = group_for(b, e, prefix);

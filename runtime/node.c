@@ -182,8 +182,10 @@ static struct ef_val *source_obj(const struct ef_node *n)
     if (!src) {
         return NULL;
     }
-    ef_val_obj_set_take(src, "id", ef_val_str(n->alias ? n->alias : n->id));
-    ef_val_obj_set_take(src, "type", ef_val_str(n->type->name));
+    /* A subflow instance reports its flows.json type, "subflow:<id>". */
+    const char *type = n->sf_def ? ef_val_str_get(ef_val_obj_get(n->config, "type")) : n->type->name;
+    ef_val_obj_set_take(src, "id", ef_val_str(n->id));
+    ef_val_obj_set_take(src, "type", ef_val_str(type));
     if (n->name) {
         ef_val_obj_set_take(src, "name", ef_val_str(n->name));
     }
@@ -374,7 +376,7 @@ bool node__handle_error(struct ef_node *n, const char *text, const struct ef_msg
     if (msg) {
         const struct ef_val *src = ef_msg_get(msg, "error.source");
         const char *sid = ef_val_str_get(ef_val_obj_get(src, "id"));
-        if (src && strcmp(sid, n->alias ? n->alias : n->id) == 0) {
+        if (src && strcmp(sid, n->id) == 0) {
             count = (int)ef_val_num_get(ef_val_obj_get(src, "count")) + 1;
             if (count >= ERROR_LOOP_MAX) {
                 ef_node_warn(n, "Message exceeded maximum number of catches");
