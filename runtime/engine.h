@@ -191,6 +191,8 @@ void registry__each(void (*fn)(const struct ef_node_type *t, void *ud), void *ud
 /* Loads every *.so in dir; problems are logged. Returns number loaded. */
 int registry__load_dir(const char *dir);
 void registry__cleanup(void);
+/* The plugin handle built-in (and test) node types register under. */
+struct ef_plugin *registry__builtin(void);
 
 /* ---- Env (env.c) ---- */
 

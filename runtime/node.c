@@ -111,8 +111,11 @@ static int send_port(struct ef_node *n, int port, struct ef_msg *msg)
         return 0;
     }
     if (l->q_len + p->n > l->q_max) {
+        if (l->dropped % 10000 == 0) { /* the first drop, then every 10000th */
+            ef_node_warn(n, "delivery queue full (%zu messages): message dropped (%llu so far)",
+                         l->q_max, (unsigned long long)l->dropped + 1);
+        }
         l->dropped += p->n;
-        ef_node_warn(n, "delivery queue full (%zu): message dropped", l->q_max);
         return EF_EFULL;
     }
     /* Share before queueing anything so a failure leaves nothing half-sent. */

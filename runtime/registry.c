@@ -207,3 +207,8 @@ void registry__cleanup(void)
     reg_types = NULL;
     reg_n = reg_cap = 0;
 }
+
+struct ef_plugin *registry__builtin(void)
+{
+    return &reg_builtin;
+}

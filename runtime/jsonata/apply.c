@@ -78,6 +78,15 @@ static int apply_inner(struct jsonata__ctx *c, struct ef_val *fv, struct jv *arg
 
 static int transform_apply(struct jsonata__ctx *c, struct jsonata__fn *f, struct ef_val *obj,
                            struct jv *out);
+static int apply_once(struct jsonata__ctx *c, struct ef_val *fv, struct jv *args, int nargs,
+                      struct ef_val *focus, struct jsonata__env *env, int pos, const char *fname,
+                      struct jv *out);
+static bool is_thunk(const struct ef_val *v);
+static int eval_args(struct jsonata__ctx *c, const struct jsonata__node *n, struct ef_val *input,
+                     struct jsonata__env *env, struct jv *first, struct jv **out, int *nout);
+static bool name_is_known(struct jsonata__ctx *c, const struct jsonata__node *p,
+                          struct jsonata__env *env);
+static const char *proc_name(const struct jsonata__node *p, char *buf, size_t len);
 
 static void free_args(struct jv *a, int n)
 {
@@ -189,9 +198,9 @@ static int call_lambda(struct jsonata__ctx *c, struct jsonata__fn *f, struct jv 
     return rc;
 }
 
-static int apply_inner(struct jsonata__ctx *c, struct ef_val *fv, struct jv *args, int nargs,
-                       struct ef_val *focus, struct jsonata__env *env, int pos, const char *fname,
-                       struct jv *out)
+static int apply_once(struct jsonata__ctx *c, struct ef_val *fv, struct jv *args, int nargs,
+                      struct ef_val *focus, struct jsonata__env *env, int pos, const char *fname,
+                      struct jv *out)
 {
     out->v = NULL;
     out->f = 0;
@@ -227,35 +236,7 @@ static int apply_inner(struct jsonata__ctx *c, struct ef_val *fv, struct jv *arg
     }
     int rc = 0;
     switch (f->kind) {
-    case FN_LAMBDA:
-        rc = call_lambda(c, f, va, nva, out);
-        while (rc == 0 && is_thunk(out->v)) {
-            struct ef_val *th = out->v;
-            out->v = NULL;
-            struct jsonata__fn *tf = fn_of(th);
-            const struct jsonata__node *call = tf->node->body;
-            struct jv next;
-            rc = jsonata__eval(c, call->proc, tf->input, tf->env, &next);
-            if (rc == 0) {
-                struct jv *ta;
-                int nta;
-                rc = eval_args(c, call, tf->input, tf->env, NULL, &ta, &nta);
-                if (rc == 0) {
-                    char nb[64];
-                    if (!next.v && name_is_known(c, call->proc, tf->env)) {
-                        rc = jsonata__error(c, "T1005", call->pos,
-                                            proc_name(call->proc, nb, sizeof(nb)));
-                    } else {
-                        rc = apply_inner(c, next.v, ta, nta, tf->input, tf->env, call->pos,
-                                         proc_name(call->proc, nb, sizeof(nb)), out);
-                    }
-                    free_args(ta, nta);
-                }
-                jv_drop(&next);
-            }
-            ef_val_unref(th);
-        }
-        break;
+    case FN_LAMBDA: rc = call_lambda(c, f, va, nva, out); break;
     case FN_BUILTIN:
         rc = jsonata__builtins[f->builtin].fn(c, va, nva, focus, env, out);
         if (rc < 0) {
@@ -354,12 +335,54 @@ static int apply_inner(struct jsonata__ctx *c, struct ef_val *fv, struct jv *arg
         } else if (m > 0) {
             out->v = jsonata__match_obj(ef_val_str_get(s), ov, ovn);
         }
+        free(ov);
         break;
     }
     default: rc = jsonata__error(c, "T1006", pos, fname); break;
     }
     if (own) {
         free_args(va, nva);
+    }
+    if (rc < 0) {
+        jv_drop(out);
+    }
+    return rc;
+}
+
+/* Applies fv, then keeps applying tail calls (thunks) it returns. */
+static int apply_inner(struct jsonata__ctx *c, struct ef_val *fv, struct jv *args, int nargs,
+                       struct ef_val *focus, struct jsonata__env *env, int pos, const char *fname,
+                       struct jv *out)
+{
+    int rc = apply_once(c, fv, args, nargs, focus, env, pos, fname, out);
+    while (rc == 0 && is_thunk(out->v)) {
+        struct ef_val *th = out->v;
+        out->v = NULL;
+        struct jsonata__fn *tf = fn_of(th);
+        const struct jsonata__node *call = tf->node->body;
+        struct jv next;
+        rc = jsonata__eval(c, call->proc, tf->input, tf->env, &next);
+        if (rc == 0) {
+            struct jv *ta;
+            int nta;
+            rc = eval_args(c, call, tf->input, tf->env, NULL, &ta, &nta);
+            if (rc == 0) {
+                char nb[64];
+                if (!next.v && name_is_known(c, call->proc, tf->env)) {
+                    rc = jsonata__error(c, "T1005", call->pos,
+                                        proc_name(call->proc, nb, sizeof(nb)));
+                } else {
+                    rc = apply_once(c, next.v, ta, nta, tf->input, tf->env, call->pos,
+                                    proc_name(call->proc, nb, sizeof(nb)), out);
+                }
+                free_args(ta, nta);
+            }
+            jv_drop(&next);
+        }
+        ef_val_unref(th);
+        if (rc == 0 && (++c->ticks & 1023) == 0 && jsonata__check_time(c) < 0) {
+            rc = -1;
+        }
     }
     if (rc < 0) {
         jv_drop(out);
