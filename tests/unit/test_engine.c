@@ -261,7 +261,9 @@ static void test_context_file_store(void)
     CU_ASSERT_EQUAL(ef_ctx_set_take(n, EF_CTX_FLOW, "disk", "count", ef_val_num(7)), 0);
     CU_ASSERT_EQUAL(ef_ctx_set_take(n, EF_CTX_GLOBAL, "disk", "cfg.list[1]", ef_val_str("b")), 0);
     CU_ASSERT_EQUAL(ef_ctx_set_take(n, EF_CTX_NODE, NULL, "mem", ef_val_bool(true)), 0);
-    CU_ASSERT_EQUAL(ef_ctx_set_take(n, EF_CTX_FLOW, "nostore", "x", ef_val_num(1)), EF_ENOENT);
+    struct ef_val *one = ef_val_num(1);
+    CU_ASSERT_EQUAL(ef_ctx_set_take(n, EF_CTX_FLOW, "nostore", "x", one), EF_ENOENT);
+    ef_val_unref(one); /* refused, so still ours */
     struct ef_val *v = ef_ctx_get(n, EF_CTX_GLOBAL, "disk", "cfg.list");
     CU_ASSERT_EQUAL(ef_val_arr_len(v), 2);
     ef_val_unref(v);
