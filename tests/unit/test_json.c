@@ -350,7 +350,6 @@ static void test_many_keys(void)
         o += (size_t)snprintf(s + o, cap - o, "%s\"k%zu\":%zu", i ? "," : "", i, i);
     }
     s[o++] = '}';
-    double t0 = now();
     struct ef_val *v = ef_json_parse(s, o, NULL, 0);
     CU_ASSERT_EQUAL_FATAL(ef_val_obj_len(v), n);
     CU_ASSERT_EQUAL(ef_val_num_get(ef_val_obj_get(v, "k99999")), 99999);
@@ -358,8 +357,6 @@ static void test_many_keys(void)
     char *out = ef_json_print(v, 0, &len);
     CU_ASSERT_EQUAL(len, o);
     CU_ASSERT(memcmp(out, s, o) == 0);
-    double t = now() - t0;
-    CU_ASSERT(t < 1.0);
     free(out);
     ef_val_unref(v);
     /* duplicate keys: last one wins */
@@ -376,27 +373,43 @@ static void test_many_keys(void)
     free(s);
 }
 
-/* Integer-like keys sort first; many of them must not be quadratic
- * (30k keys: linear takes milliseconds, quadratic seconds). */
-static void test_many_index_keys(void)
+/* Seconds to parse an object of n keys ("k<i>" or, with index, "<i>"). */
+static double parse_seconds(size_t n, bool index)
 {
-    size_t n = 30000, cap = n * 24 + 16, o = 0;
+    size_t cap = n * 24 + 16, o = 0;
     char *s = malloc(cap);
     s[o++] = '{';
     for (size_t i = 0; i < n; i++) {
-        o += (size_t)snprintf(s + o, cap - o, "%s\"%zu\":%zu", i ? "," : "", i, i);
+        o += (size_t)snprintf(s + o, cap - o, "%s\"%s%zu\":%zu", i ? "," : "", index ? "" : "k", i, i);
     }
     s[o++] = '}';
     double t0 = now();
     struct ef_val *v = ef_json_parse(s, o, NULL, 0);
     double t = now() - t0;
     CU_ASSERT_EQUAL(ef_val_obj_len(v), n);
-    if (t >= 1.0) {
-        fprintf(stderr, "\n 30k integer keys took %.1f s\n", t);
-    }
-    CU_ASSERT(t < 0.5);
     ef_val_unref(v);
     free(s);
+    return t;
+}
+
+/* Key insertion must stay linear, for plain and integer-like keys: parsing
+ * 4x the keys may take about 4x as long, not 16x. A ratio, not a time limit,
+ * so a loaded machine or valgrind does not make it flaky. */
+static void test_many_keys_scaling(void)
+{
+    for (int index = 0; index < 2; index++) {
+        double best = 1e9;
+        for (int attempt = 0; attempt < 3 && best > 9; attempt++) {
+            double small = parse_seconds(20000, index);
+            double big = parse_seconds(80000, index);
+            double ratio = big / (small > 1e-4 ? small : 1e-4);
+            best = ratio < best ? ratio : best;
+        }
+        if (best > 9) {
+            fprintf(stderr, "\n 4x %s keys took %.1fx as long\n", index ? "index" : "plain", best);
+        }
+        CU_ASSERT(best <= 9);
+    }
 }
 
 static void test_big_array(void)
@@ -408,13 +421,11 @@ static void test_big_array(void)
         o += (size_t)snprintf(s + o, cap - o, "%s%zu.5", i ? "," : "", i);
     }
     s[o++] = ']';
-    double t0 = now();
     struct ef_val *v = ef_json_parse(s, o, NULL, 0);
     CU_ASSERT_EQUAL_FATAL(ef_val_arr_len(v), n);
     size_t len;
     char *out = ef_json_print(v, 0, &len);
     CU_ASSERT(len == o && memcmp(out, s, o) == 0);
-    CU_ASSERT(now() - t0 < 10.0); /* generous: also runs under valgrind */
     free(out);
     ef_val_unref(v);
     free(s);
@@ -432,7 +443,7 @@ int init_json_tests(void)
         !CU_add_test(s, "errors", test_errors) || !CU_add_test(s, "depth", test_depth) ||
         !CU_add_test(s, "big_string", test_big_string) ||
         !CU_add_test(s, "many_keys", test_many_keys) ||
-        !CU_add_test(s, "many_index_keys", test_many_index_keys) ||
+        !CU_add_test(s, "many_keys_scaling", test_many_keys_scaling) ||
         !CU_add_test(s, "big_array", test_big_array)) {
         return CU_get_error();
     }
