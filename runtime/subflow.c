@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "idmap.h"
+#include "inspect.h"
 #include "subflow.h"
 
 static int cb_instance_input(struct ef_node *n, struct ef_msg *msg)
@@ -53,7 +54,7 @@ static int cb_status_input(struct ef_node *n, struct ef_msg *msg)
         } else if (ef_val_type(payload) == EF_OBJ && looks_like_status(payload)) {
             st = ef_val_ref((struct ef_val *)payload);
         } else {
-            char *text = ef_json_print(payload, 0, NULL);
+            char *text = inspect__value(payload);
             if (text && strlen(text) > 32) {
                 strcpy(text + 32, "...");
             }

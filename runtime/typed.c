@@ -271,6 +271,64 @@ int typed__eval_static(struct ef_runtime *rt, struct ef_scope *s, const char *ty
     return 0;
 }
 
+/* One name looked up through the node, as text ("" when unset). Malloc'ed. */
+static char *node_env_text(struct ef_node *n, const char *name, size_t len)
+{
+    char *key = strndup(name, len);
+    struct ef_val *r = key ? ef_node_env_get(n, key) : NULL;
+    free(key);
+    char *t = r ? value_text(r) : strdup("");
+    ef_val_unref(r);
+    return t;
+}
+
+/*
+ * evaluateEnvProperty with every name looked up through the node, for values
+ * naming NR_NODE_*: "${A}" or "A" is A's value, "x${A}y" substitutes.
+ */
+static struct ef_val *node_env_string(struct ef_node *n, const char *v, size_t len)
+{
+    const char *dollar = strstr(v, "${");
+    bool whole = dollar == v && len > 3 && v[len - 1] == '}' && !memchr(v + 2, '}', len - 3);
+    if (whole || !dollar) {
+        struct ef_val *r = whole ? NULL : ef_node_env_get(n, v);
+        if (whole) {
+            char *key = strndup(v + 2, len - 3);
+            r = key ? ef_node_env_get(n, key) : NULL;
+            free(key);
+        }
+        return r ? r : ef_val_str("");
+    }
+    size_t cap = len + 64, used = 0;
+    char *out = malloc(cap);
+    for (const char *p = v; out && *p;) {
+        const char *close = p[0] == '$' && p[1] == '{' ? strchr(p + 2, '}') : NULL;
+        char *text = close && close > p + 2 ? node_env_text(n, p + 2, (size_t)(close - p - 2))
+                                            : strndup(p, 1);
+        p = close && close > p + 2 ? close + 1 : p + 1;
+        size_t tl = text ? strlen(text) : 0;
+        if (used + tl + 1 > cap) {
+            cap = (used + tl + 1) * 2;
+            char *o = realloc(out, cap);
+            if (!o) {
+                free(out);
+                out = NULL;
+            }
+            out = o;
+        }
+        if (out && text) {
+            memcpy(out + used, text, tl);
+            used += tl;
+        }
+        free(text);
+    }
+    if (!out) {
+        return NULL;
+    }
+    out[used] = '\0';
+    return ef_val_str_take(out, used);
+}
+
 int ef_node_eval_typed(struct ef_node *n, const char *type, const struct ef_val *value,
                        const struct ef_msg *msg, struct ef_val **out, char *err, size_t errlen)
 {
@@ -317,15 +375,9 @@ int ef_node_eval_typed(struct ef_node *n, const char *type, const struct ef_val 
         const char *v = ef_val_str_get(value);
         size_t len = strlen(v);
         /* Node-level names (NR_NODE_*) need the node itself. */
-        if (!strncmp(v, "NR_NODE_", 8) || (len > 11 && !strncmp(v, "${NR_NODE_", 10))) {
-            char name[64];
-            snprintf(name, sizeof(name), "%.*s", (int)(v[0] == '$' ? len - 3 : len),
-                     v[0] == '$' ? v + 2 : v);
-            *out = ef_node_env_get(n, name);
-            if (!*out) {
-                *out = ef_val_str("");
-            }
-            return 0;
+        if (strstr(v, "NR_NODE_")) {
+            *out = node_env_string(n, v, len);
+            return *out ? 0 : EF_ENOMEM;
         }
         *out = typed__env_string(n->fs->rt, n->group ? n->group : n->flow, v);
         return *out ? 0 : EF_ENOMEM;

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "engine.h"
+#include "inspect.h"
 #include "typed.h"
 
 #define STATUS_LEN 32
@@ -78,6 +79,7 @@ static int cb_debug_init(struct ef_node *n, const struct ef_val *config)
     if (!*d->status_val) {
         d->status_val = d->complete;
     }
+    d->last_time = ef_mono_ms();
     if (!strcmp(d->status_type, "counter")) {
         counter_status(n);
     }
@@ -106,15 +108,13 @@ static int debug_value(struct ef_node *n, const struct ef_msg *msg, const char *
     return 0;
 }
 
+/* Status text: a string as it is, anything else as util.inspect shows it. */
 static char *inspect(const struct ef_val *v)
 {
-    if (!v) {
-        return strdup("undefined");
-    }
     if (ef_val_type(v) == EF_STR) {
         return strdup(ef_val_str_get(v));
     }
-    return ef_json_print(v, 0, NULL);
+    return inspect__value(v);
 }
 
 static void update_status(struct ef_node *n, const struct ef_msg *msg)
@@ -187,6 +187,22 @@ static void update_status(struct ef_node *n, const struct ef_msg *msg)
     ef_val_unref(out);
 }
 
+/* What the console shows: as Node-RED's debug node logs it. */
+static void log_console(struct ef_node *n, const struct ef_val *out, bool whole)
+{
+    enum ef_type t = ef_val_type(out);
+    char *text;
+    if (!whole && t == EF_STR) {
+        const char *s = ef_val_str_get(out);
+        ef_node_log(n, "%s%s", strchr(s, '\n') ? "\n" : "", s);
+        return;
+    }
+    bool object = out && (whole || t == EF_NULL || t == EF_ARR || t == EF_OBJ || t == EF_BUF);
+    text = inspect__depth(out, object ? 10 : 2);
+    ef_node_log(n, "%s%s", object ? "\n" : "", text ? text : "");
+    free(text);
+}
+
 static int cb_debug_input(struct ef_node *n, struct ef_msg *msg)
 {
     struct debug *d = ef_node_priv(n);
@@ -202,13 +218,7 @@ static int cb_debug_input(struct ef_node *n, struct ef_msg *msg)
     struct ef_val *out = NULL;
     if (debug_value(n, msg, d->complete, jsonata, &out) == 0) {
         if (d->console) {
-            char *text = out ? ef_json_print(out, 0, NULL) : strdup("undefined");
-            if (ef_val_type(out) == EF_STR) {
-                free(text);
-                text = strdup(ef_val_str_get(out));
-            }
-            ef_node_log(n, "%s%s", !strcmp(d->complete, "true") ? "\n" : "", text ? text : "");
-            free(text);
+            log_console(n, out, !strcmp(d->complete, "true"));
         }
         struct ef_runtime *rt = n->fs->rt;
         if (d->active && d->tosidebar && rt->hooks.on_debug) {

@@ -181,7 +181,9 @@ static void ctx_cleanup(struct jsonata__ctx *c)
                 free((char *)e->b[i].name);
             }
         }
-        free(e->b);
+        if (e->b != e->inl) {
+            free(e->b);
+        }
         free(e);
         e = next;
     }
@@ -195,11 +197,14 @@ static void ctx_cleanup(struct jsonata__ctx *c)
     free(c->evals);
 }
 
-static int64_t wall_ms(void)
+int64_t jsonata__now_ms(struct jsonata__ctx *c)
 {
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+    if (c->now_ms == 0) {
+        struct timeval tv;
+        gettimeofday(&tv, NULL);
+        c->now_ms = (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+    }
+    return c->now_ms;
 }
 
 /* Evaluates e against input; 0 with *out (NULL = undefined) or -1 with *err. */
@@ -213,7 +218,6 @@ int ef_jsonata_eval(const struct ef_jsonata *e, struct ef_val *input,
     c.expr = e;
     c.opts = opts;
     c.max_depth = opts && opts->max_depth ? opts->max_depth : DEFAULT_MAX_DEPTH;
-    c.now_ms = wall_ms();
     c.err.position = -1;
     if (opts && opts->timeout_ms) {
         struct timespec ts;

@@ -25,18 +25,6 @@ static struct ef_val *fn_wrap(struct jsonata__fn *f)
     return v;
 }
 
-/* A function value for built-in i (a new reference). */
-struct ef_val *jsonata__fn_builtin(int i)
-{
-    struct jsonata__fn *f = calloc(1, sizeof(*f));
-    if (!f) {
-        return NULL;
-    }
-    f->kind = FN_BUILTIN;
-    f->builtin = i;
-    return fn_wrap(f);
-}
-
 /* Number of parameters a function value takes (for HOF argument passing). */
 int jsonata__fn_arity(struct ef_val *fv)
 {

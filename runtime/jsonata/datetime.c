@@ -19,7 +19,7 @@ int jsonata__fn_millis(struct jsonata__ctx *c, struct jv *a, int n, struct ef_va
     (void)n;
     (void)focus;
     (void)env;
-    out->v = ef_val_num((double)c->now_ms);
+    out->v = ef_val_num((double)jsonata__now_ms(c));
     return 0;
 }
 
@@ -188,11 +188,11 @@ struct sb {
 
 static void sb_add(struct sb *b, const char *s)
 {
-    size_t l = strlen(s);
-    if (b->n + l >= sizeof(b->p)) {
-        l = sizeof(b->p) - 1 - b->n;
+    size_t avail = b->n < sizeof(b->p) - 1 ? sizeof(b->p) - 1 - b->n : 0;
+    size_t l = strnlen(s, avail);
+    for (size_t i = 0; i < l; i++) {
+        b->p[b->n + i] = s[i];
     }
-    memcpy(b->p + b->n, s, l);
     b->n += l;
     b->p[b->n] = 0;
 }
@@ -468,6 +468,15 @@ static double word_value(const char *w, size_t n, bool *ok)
 
 static double words_to_number(const char *s, size_t n)
 {
+    char low[512];
+    if (n >= sizeof(low)) {
+        n = sizeof(low) - 1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        low[i] = (char)((s[i] >= 'A' && s[i] <= 'Z') ? s[i] + 32 : s[i]);
+    }
+    low[n] = 0;
+    s = low;
     double segs[64];
     int ns = 1;
     segs[0] = 0;
@@ -771,7 +780,7 @@ struct part {
     bool literal;
     char lit[64];
     char comp;
-    char pres1[32];
+    char pres1[64];
     char pres2;
     bool ordinal;
     int names; /* 0 none, else CASE_* + 1 */
@@ -867,7 +876,7 @@ static int analyse_datetime(struct jsonata__ctx *c, const char *pic, size_t pn, 
             d->comp = marker[0];
             d->wmin = d->wmax = -1;
             char *comma = strrchr(marker, ',');
-            char pres[32];
+            char pres[64];
             if (comma) {
                 d->has_width = true;
                 char *wm = comma + 1;
@@ -1353,7 +1362,7 @@ int jsonata__parse_datetime(struct jsonata__ctx *c, const char *s, size_t n, con
                 comp[(unsigned char)*q] = strchr("MDd", *q) ? 1 : 0;
                 end_spec = true;
             } else {
-                comp[(unsigned char)*q] = fragment((double)c->now_ms, *q);
+                comp[(unsigned char)*q] = fragment((double)jsonata__now_ms(c), *q);
             }
             have[(unsigned char)*q] = true;
         } else {
@@ -1528,7 +1537,7 @@ int jsonata__fn_now(struct jsonata__ctx *c, struct jv *a, int n, struct ef_val *
     (void)focus;
     (void)env;
     struct ef_val *pic = ARG(0), *tz = ARG(1);
-    return jsonata__fmt_datetime(c, (double)c->now_ms, pic ? ef_val_str_get(pic) : NULL,
+    return jsonata__fmt_datetime(c, (double)jsonata__now_ms(c), pic ? ef_val_str_get(pic) : NULL,
                                  pic ? ef_val_str_len(pic) : 0, tz ? ef_val_str_get(tz) : NULL,
                                  tz ? ef_val_str_len(tz) : 0, &out->v);
 }

@@ -277,7 +277,7 @@ int jsonata__fn_power(struct jsonata__ctx *c, struct jv *a, int n, struct ef_val
 static uint64_t next_rand(struct jsonata__ctx *c)
 {
     if (!c->rng) {
-        c->rng = (uint64_t)c->now_ms * 6364136223846793005ull ^ (uint64_t)(uintptr_t)c;
+        c->rng = (uint64_t)jsonata__now_ms(c) * 6364136223846793005ull ^ (uint64_t)(uintptr_t)c;
         if (!c->rng) {
             c->rng = 88172645463325252ull;
         }

@@ -41,9 +41,13 @@ static void bput(struct buf *b, const char *s, size_t n)
         b->p = np;
         b->cap = nc;
     }
-    memcpy(b->p + b->n, s, n);
+    if (!b->p) {
+        return;
+    }
+    char *dst = b->p + b->n;
+    memcpy(dst, s, n);
     b->n += n;
-    b->p[b->n] = 0;
+    dst[n] = 0;
 }
 
 static struct ef_val *bval(struct buf *b)
@@ -361,19 +365,102 @@ int jsonata__fn_pad(struct jsonata__ctx *c, struct jv *a, int n, struct ef_val *
     return 0;
 }
 
-/* Iterates regex matches as jsonata does (D1004 on an empty repeated match). */
+/* Iterates the matches of a regex, or of a matcher function written in
+ * JSONata (returning {match, start, end, groups, next}), as jsonata does:
+ * an empty match after the first one ends with D1004. */
 struct miter {
     struct jsonata__ctx *c;
     const pcre2_code *re;
+    struct ef_val *fn;
+    struct jsonata__env *env;
+    struct ef_val *str;
     const char *s;
     size_t n;
     size_t *ov;
     uint32_t ovn;
     bool first;
+    struct ef_val *cur; /* custom matcher: the current match object */
+    size_t mstart, mend; /* byte offsets of the current match */
 };
+
+static void miter_init(struct miter *m, struct jsonata__ctx *c, struct ef_val *matcher,
+                       struct ef_val *str, struct jsonata__env *env)
+{
+    memset(m, 0, sizeof(*m));
+    m->c = c;
+    m->re = jsonata__regex_of(matcher);
+    m->fn = m->re ? NULL : matcher;
+    m->env = env;
+    m->str = str;
+    m->s = ef_val_str_get(str);
+    m->n = ef_val_str_len(str);
+    m->first = true;
+}
+
+static void miter_done(struct miter *m)
+{
+    free(m->ov);
+    m->ov = NULL;
+    ef_val_unref(m->cur);
+    m->cur = NULL;
+}
+
+static int custom_result(struct miter *m, struct jv *r)
+{
+    struct ef_val *res = jsonata__seq_finish(r);
+    ef_val_unref(m->cur);
+    m->cur = NULL;
+    if (!res) {
+        return 0;
+    }
+    struct ef_val *st = ef_val_type(res) == EF_OBJ ? ef_val_obj_get(res, "start") : NULL;
+    struct ef_val *gr = ef_val_type(res) == EF_OBJ ? ef_val_obj_get(res, "groups") : NULL;
+    struct ef_val *nx = ef_val_type(res) == EF_OBJ ? ef_val_obj_get(res, "next") : NULL;
+    if (!((st && ef_val_type(st) == EF_NUM) || (gr && ef_val_type(gr) == EF_ARR) ||
+          jsonata__is_fn(nx))) {
+        ef_val_unref(res);
+        return jsonata__error(m->c, "T1010", -1, NULL);
+    }
+    m->cur = res;
+    double start = st ? ef_val_num_get(st) : 0;
+    m->mstart = jsonata__u16_offset(m->s, m->n, start > 0 ? (size_t)start : 0);
+    struct ef_val *mt = ef_val_obj_get(res, "match");
+    m->mend = m->mstart + ef_val_str_len(mt);
+    if (m->mend > m->n) {
+        m->mend = m->n;
+    }
+    return 1;
+}
 
 static int miter_next(struct miter *m)
 {
+    if (m->fn) {
+        struct jv r;
+        if (m->first) {
+            m->first = false;
+            struct jv arg = {m->str, 0};
+            if (jsonata__apply(m->c, m->fn, &arg, 1, NULL, m->env, -1, &r) < 0) {
+                return -1;
+            }
+            return custom_result(m, &r);
+        }
+        struct ef_val *nx = m->cur ? ef_val_obj_get(m->cur, "next") : NULL;
+        if (!jsonata__is_fn(nx)) {
+            ef_val_unref(m->cur);
+            m->cur = NULL;
+            return 0;
+        }
+        nx = ef_val_ref(nx);
+        int rc = jsonata__apply(m->c, nx, NULL, 0, NULL, m->env, -1, &r);
+        ef_val_unref(nx);
+        if (rc < 0) {
+            return -1;
+        }
+        return custom_result(m, &r);
+    }
+    if (!m->re) {
+        return 0;
+    }
     size_t start = 0;
     if (!m->first) {
         start = m->ov[1];
@@ -390,33 +477,24 @@ static int miter_next(struct miter *m)
         return jsonata__error(m->c, "D1004", -1, NULL);
     }
     m->first = false;
+    if (r > 0) {
+        m->mstart = m->ov[0];
+        m->mend = m->ov[1];
+    }
     return r;
 }
 
-static int matcher_call(struct jsonata__ctx *c, struct ef_val *fn, struct ef_val *str,
-                        struct jsonata__env *env, struct ef_val **res)
+/* The {match, index, groups} object of the current match (new reference). */
+static struct ef_val *miter_obj(struct miter *m)
 {
-    struct jv arg = {str, 0};
-    struct jv r;
-    if (jsonata__apply(c, fn, &arg, 1, NULL, env, -1, &r) < 0) {
-        return -1;
+    if (m->fn) {
+        struct ef_val *o = ef_val_obj();
+        ef_val_obj_set_take(o, "match", ef_val_ref(ef_val_obj_get(m->cur, "match")));
+        ef_val_obj_set_take(o, "index", ef_val_ref(ef_val_obj_get(m->cur, "start")));
+        ef_val_obj_set_take(o, "groups", ef_val_ref(ef_val_obj_get(m->cur, "groups")));
+        return o;
     }
-    *res = jsonata__seq_finish(&r);
-    return 0;
-}
-
-/* A function that is not a regex used as a matcher: jsonata-js calls it
- * and requires a match object back (T1010 otherwise). Only regexes are
- * supported as matchers here; returns -1 with T1010 for anything else. */
-static int custom_matcher(struct jsonata__ctx *c, struct ef_val *fn, struct ef_val *str,
-                          struct jsonata__env *env)
-{
-    struct ef_val *res;
-    if (matcher_call(c, fn, str, env, &res) < 0) {
-        return -1;
-    }
-    ef_val_unref(res);
-    return jsonata__error(c, "T1010", -1, NULL);
+    return jsonata__match_obj(m->s, m->ov, m->ovn);
 }
 
 int jsonata__fn_contains(struct jsonata__ctx *c, struct jv *a, int n, struct ef_val *focus,
@@ -432,26 +510,21 @@ int jsonata__fn_contains(struct jsonata__ctx *c, struct jv *a, int n, struct ef_
                                       ef_val_str_len(t)) != NULL);
         return 0;
     }
-    const pcre2_code *re = jsonata__regex_of(t);
-    if (re) {
-        size_t *ov;
-        uint32_t ovn;
-        int r = jsonata__regex_exec(c, re, ef_val_str_get(v), ef_val_str_len(v), 0, &ov, &ovn);
-        free(ov);
-        if (r < 0) {
-            return -1;
-        }
-        out->v = ef_val_bool(r > 0);
-        return 0;
+    struct miter m;
+    miter_init(&m, c, t, v, env);
+    int r = miter_next(&m);
+    miter_done(&m);
+    if (r < 0) {
+        return -1;
     }
-    return custom_matcher(c, t, v, env);
+    out->v = ef_val_bool(r > 0);
+    return 0;
 }
 
 int jsonata__fn_match(struct jsonata__ctx *c, struct jv *a, int n, struct ef_val *focus,
                       struct jsonata__env *env, struct jv *out)
 {
     (void)focus;
-    (void)env;
     struct ef_val *v = ARG(0);
     if (!v) {
         return 0;
@@ -462,33 +535,28 @@ int jsonata__fn_match(struct jsonata__ctx *c, struct jv *a, int n, struct ef_val
         c->err.index = 3;
         return -1;
     }
-    const pcre2_code *re = jsonata__regex_of(ARG(1));
-    if (!re && ARG(1)) {
-        return custom_matcher(c, ARG(1), v, env);
-    }
     out->v = ef_val_arr();
     out->f = JF_SEQ;
-    if (!re || (lim && !(ef_val_num_get(lim) > 0))) {
+    if (lim && !(ef_val_num_get(lim) > 0)) {
         return 0;
     }
-    struct miter m = {c, re, ef_val_str_get(v), ef_val_str_len(v), NULL, 0, true};
+    struct miter m;
+    miter_init(&m, c, ARG(1), v, env);
     double count = 0;
-    int r;
+    int r = 0;
     while ((!lim || count < ef_val_num_get(lim)) && (r = miter_next(&m)) > 0) {
-        ef_val_arr_push_take(out->v, jsonata__match_obj(m.s, m.ov, m.ovn));
+        ef_val_arr_push_take(out->v, miter_obj(&m));
         count++;
     }
-    free(m.ov);
-    if (c->err.code[0] && r < 0) {
-        return -1;
-    }
-    return 0;
+    miter_done(&m);
+    return r < 0 ? -1 : 0;
 }
 
-static int expand_replacement(const char *rep, size_t rl, const char *s, size_t *ov, uint32_t ovn,
-                              struct buf *b)
+static void expand_replacement(const char *rep, size_t rl, struct ef_val *mo, struct buf *b)
 {
-    size_t ngroups = ovn - 1;
+    struct ef_val *groups = ef_val_obj_get(mo, "groups");
+    struct ef_val *whole = ef_val_obj_get(mo, "match");
+    size_t ngroups = ef_val_arr_len(groups);
     size_t pos = 0;
     while (pos < rl) {
         const char *d = memchr(rep + pos, '$', rl - pos);
@@ -502,7 +570,7 @@ static int expand_replacement(const char *rep, size_t rl, const char *s, size_t 
             bput(b, "$", 1);
             pos++;
         } else if (pos < rl && rep[pos] == '0') {
-            bput(b, s + ov[0], ov[1] - ov[0]);
+            bput(b, ef_val_str_get(whole), ef_val_str_len(whole));
             pos++;
         } else {
             int maxd = ngroups == 0 ? 1 : (int)floor(log10((double)ngroups)) + 1;
@@ -518,9 +586,11 @@ static int expand_replacement(const char *rep, size_t rl, const char *s, size_t 
                 digits--;
             }
             if (digits > 0) {
-                if (ngroups > 0 && val >= 1 && (size_t)val <= ngroups &&
-                    ov[2 * val] != PCRE2_UNSET) {
-                    bput(b, s + ov[2 * val], ov[2 * val + 1] - ov[2 * val]);
+                if (ngroups > 0 && val >= 1 && (size_t)val <= ngroups) {
+                    struct ef_val *g = ef_val_arr_at(groups, (size_t)val - 1);
+                    if (g && ef_val_type(g) == EF_STR) {
+                        bput(b, ef_val_str_get(g), ef_val_str_len(g));
+                    }
                 }
                 char tmp[24];
                 pos += (size_t)snprintf(tmp, sizeof(tmp), "%ld", val);
@@ -532,7 +602,6 @@ static int expand_replacement(const char *rep, size_t rl, const char *s, size_t 
     if (pos < rl) {
         bput(b, rep + pos, rl - pos);
     }
-    return 0;
 }
 
 int jsonata__fn_replace(struct jsonata__ctx *c, struct jv *a, int n, struct ef_val *focus,
@@ -580,26 +649,25 @@ int jsonata__fn_replace(struct jsonata__ctx *c, struct jv *a, int n, struct ef_v
         out->v = bval(&b);
         return 0;
     }
-    const pcre2_code *re = jsonata__regex_of(pat);
-    if (!re) {
-        free(b.p);
-        return custom_matcher(c, pat, v, env);
-    }
-    struct miter m = {c, re, s, sl, NULL, 0, true};
+    struct miter m;
+    miter_init(&m, c, pat, v, env);
     size_t pos = 0;
     int r = 0;
     while (count < limit && (r = miter_next(&m)) > 0) {
-        bput(&b, s + pos, m.ov[0] - pos);
+        if (m.mstart > pos) {
+            bput(&b, s + pos, m.mstart - pos);
+        }
+        struct ef_val *mo = miter_obj(&m);
         if (rep && ef_val_type(rep) == EF_STR) {
-            expand_replacement(ef_val_str_get(rep), ef_val_str_len(rep), s, m.ov, m.ovn, &b);
+            expand_replacement(ef_val_str_get(rep), ef_val_str_len(rep), mo, &b);
+            ef_val_unref(mo);
         } else {
-            struct ef_val *mo = jsonata__match_obj(s, m.ov, m.ovn);
             struct jv arg = {mo, 0};
             struct jv res;
             int rc = jsonata__apply(c, rep, &arg, 1, NULL, env, -1, &res);
             ef_val_unref(mo);
             if (rc < 0) {
-                free(m.ov);
+                miter_done(&m);
                 free(b.p);
                 return -1;
             }
@@ -607,22 +675,24 @@ int jsonata__fn_replace(struct jsonata__ctx *c, struct jv *a, int n, struct ef_v
             if (!rv || ef_val_type(rv) != EF_STR) {
                 jsonata__error_val(c, "D3012", -1, NULL, rv);
                 ef_val_unref(rv);
-                free(m.ov);
+                miter_done(&m);
                 free(b.p);
                 return -1;
             }
             bput(&b, ef_val_str_get(rv), ef_val_str_len(rv));
             ef_val_unref(rv);
         }
-        pos = m.ov[1];
+        pos = m.mend;
         count++;
     }
-    free(m.ov);
+    miter_done(&m);
     if (r < 0) {
         free(b.p);
         return -1;
     }
-    bput(&b, s + pos, sl - pos);
+    if (pos < sl) {
+        bput(&b, s + pos, sl - pos);
+    }
     out->v = bval(&b);
     return 0;
 }
@@ -631,7 +701,6 @@ int jsonata__fn_split(struct jsonata__ctx *c, struct jv *a, int n, struct ef_val
                       struct jsonata__env *env, struct jv *out)
 {
     (void)focus;
-    (void)env;
     struct ef_val *v = ARG(0), *sep = ARG(1), *lim = ARG(2);
     if (!v) {
         return 0;
@@ -674,27 +743,24 @@ int jsonata__fn_split(struct jsonata__ctx *c, struct jv *a, int n, struct ef_val
         }
         return 0;
     }
-    const pcre2_code *re = jsonata__regex_of(sep);
-    if (!re) {
-        return custom_matcher(c, sep, v, env);
-    }
-    struct miter m = {c, re, s, sl, NULL, 0, true};
+    struct miter m;
+    miter_init(&m, c, sep, v, env);
     size_t start = 0;
     double count = 0;
     int r = 0;
     bool any = false;
     while (count < limit && (r = miter_next(&m)) > 0) {
         any = true;
-        ef_val_arr_push_take(res, ef_val_strn(s + start, m.ov[0] > start ? m.ov[0] - start : 0));
-        start = m.ov[1];
+        ef_val_arr_push_take(res, ef_val_strn(s + start, m.mstart > start ? m.mstart - start : 0));
+        start = m.mend;
         count++;
     }
-    free(m.ov);
+    miter_done(&m);
     if (r < 0) {
         return -1;
     }
     if (!any || count < limit) {
-        ef_val_arr_push_take(res, ef_val_strn(s + start, sl - start));
+        ef_val_arr_push_take(res, ef_val_strn(s + (start < sl ? start : sl), start < sl ? sl - start : 0));
     }
     return 0;
 }

@@ -280,6 +280,7 @@ struct jsonata__env {
     int refs;
     struct jsonata__binding *b;
     int n, cap;
+    struct jsonata__binding inl[3]; /* first bindings live here */
     struct jsonata__env *prev_all, *next_all;
     struct jsonata__ctx *ctx;
 };
@@ -293,7 +294,7 @@ struct jsonata__ctx {
     unsigned depth, max_depth;
     uint64_t deadline_ns;
     unsigned ticks;
-    int64_t now_ms; /* $now()/$millis() are fixed per evaluation */
+    int64_t now_ms; /* $now()/$millis() are fixed per evaluation; 0 until read */
     pcre2_match_data *md;
     struct ef_val *input; /* the top-level input when it is an array (outer wrapper) */
     uint64_t rng; /* $random / $shuffle state */
@@ -394,6 +395,8 @@ int jsonata__fmt_integer(struct jsonata__ctx *c, double v, const char *pic, size
 int jsonata__parse_integer(struct jsonata__ctx *c, const char *s, size_t n, const char *pic,
                            size_t pn, struct jv *out);
 
+/* The evaluation's fixed "now" in ms since the epoch (read once, lazily). */
+int64_t jsonata__now_ms(struct jsonata__ctx *c);
 /* Helpers for built-ins. */
 double jsonata__round(double x, int prec);
 double jsonata__random(struct jsonata__ctx *c);

@@ -424,7 +424,9 @@ void jsonata__env_unref(struct jsonata__env *e)
                 free((char *)e->b[i].name);
             }
         }
-        free(e->b);
+        if (e->b != e->inl) {
+            free(e->b);
+        }
         free(e);
         e = parent;
     }
@@ -440,12 +442,20 @@ int jsonata__env_bind(struct jsonata__env *e, const char *name, size_t nlen, str
             return 0;
         }
     }
+    if (e->cap == 0) {
+        e->b = e->inl;
+        e->cap = 3;
+    }
     if (e->n == e->cap) {
-        int nc = e->cap ? e->cap * 2 : 4;
-        struct jsonata__binding *nb = realloc(e->b, (size_t)nc * sizeof(*nb));
+        int nc = e->cap * 2;
+        struct jsonata__binding *nb = e->b == e->inl ? malloc((size_t)nc * sizeof(*nb))
+                                                     : realloc(e->b, (size_t)nc * sizeof(*nb));
         if (!nb) {
             jv_drop(&val);
             return -1;
+        }
+        if (e->b == e->inl) {
+            memcpy(nb, e->inl, sizeof(e->inl));
         }
         e->b = nb;
         e->cap = nc;
