@@ -28,7 +28,7 @@ static void on_debug(void *ud, struct ef_node *n, const struct ef_val *value)
 {
     struct capture *c = ud;
     struct ef_val *line = ef_val_obj();
-    ef_val_obj_set_take(line, "id", ef_val_str(ef_node_id(n)));
+    ef_val_obj_set_take(line, "id", ef_val_str(n->alias ? n->alias : n->id)); /* its flows.json id */
     if (value) {
         /* What --debug-stdout would print: round-trip through JSON. */
         char *text = ef_json_print(value, 0, NULL);
