@@ -96,6 +96,16 @@ static void reset_captures(void)
     nsend_results = 0;
 }
 
+static void register_test_types(void)
+{
+    if (!registry__find("t-capture")) {
+        ef_register_type(registry__builtin(), &t_capture);
+        ef_register_type(registry__builtin(), &t_mutate);
+        ef_register_type(registry__builtin(), &t_cycle);
+        ef_register_type(registry__builtin(), &t_source);
+    }
+}
+
 /* Builds a runtime with the test types, deploys `flow` (JSON), runs until idle. */
 static struct ef_runtime *run_flow(const char *flow, const char *settings_json)
 {
@@ -116,12 +126,7 @@ static struct ef_runtime *run_flow(const char *flow, const char *settings_json)
     }
     struct ef_runtime *rt = calloc(1, sizeof(*rt));
     CU_ASSERT_FATAL(runtime__init(rt, s, err, sizeof(err)) == 0);
-    if (!registry__find("t-capture")) {
-        ef_register_type(registry__builtin(), &t_capture);
-        ef_register_type(registry__builtin(), &t_mutate);
-        ef_register_type(registry__builtin(), &t_cycle);
-        ef_register_type(registry__builtin(), &t_source);
-    }
+    register_test_types();
     struct ef_val *cfg = ef_json_parse(flow, strlen(flow), err, sizeof(err));
     CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
     struct ef_problems probs = {0};
@@ -298,6 +303,32 @@ static void test_context_file_store(void)
     CU_ASSERT_EQUAL(system(cmd), 0);
 }
 
+/* Stopping delivers what is already queued before nodes close. */
+static void test_stop_drains(void)
+{
+    reset_captures();
+    char err[256];
+    struct ef_settings *s = settings__load(NULL, err, sizeof(err));
+    struct ef_runtime *rt = calloc(1, sizeof(*rt));
+    CU_ASSERT_FATAL(runtime__init(rt, s, err, sizeof(err)) == 0);
+    register_test_types();
+    const char *flow = "[{\"id\":\"t\",\"type\":\"tab\"},"
+                       "{\"id\":\"src\",\"type\":\"t-source\",\"z\":\"t\",\"count\":50,\"wires\":[[\"m\"]]},"
+                       "{\"id\":\"m\",\"type\":\"t-mutate\",\"z\":\"t\",\"wires\":[[\"c1\"]]},"
+                       "{\"id\":\"c1\",\"type\":\"t-capture\",\"z\":\"t\",\"wires\":[]}]";
+    struct ef_val *cfg = ef_json_parse(flow, strlen(flow), NULL, 0);
+    struct ef_problems probs = {0};
+    CU_ASSERT_EQUAL_FATAL(runtime__deploy(rt, cfg, &probs), 0); /* the source sends 50 at start */
+    CU_ASSERT_EQUAL(rt->loop.q_len, 50);
+    runtime__stop(rt); /* no loop iteration ran: stop itself must drain */
+    CU_ASSERT_EQUAL(ncaptured, 50);
+    CU_ASSERT_EQUAL(rt->loop.q_len, 0);
+    ef_val_unref(cfg);
+    runtime__destroy(rt);
+    free(rt);
+    reset_captures();
+}
+
 int init_engine_tests(void)
 {
     CU_pSuite s = CU_add_suite("engine", NULL, NULL);
@@ -305,7 +336,8 @@ int init_engine_tests(void)
         !CU_add_test(s, "cycle_not_recursive", test_cycle_not_recursive) ||
         !CU_add_test(s, "queue_cap", test_queue_cap) ||
         !CU_add_test(s, "loop_post_thread", test_loop_post_thread) ||
-        !CU_add_test(s, "context_file_store", test_context_file_store)) {
+        !CU_add_test(s, "context_file_store", test_context_file_store) ||
+        !CU_add_test(s, "stop_drains", test_stop_drains)) {
         return -1;
     }
     return 0;
