@@ -130,10 +130,12 @@ struct ef_flowset {
 struct ef_problems {
     char **items;
     size_t n, cap;
-    size_t warnings;
+    char **warnings; /* not fatal: unknown properties and the like */
+    size_t nwarn, warncap;
 };
 
 void problems__add(struct ef_problems *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void problems__warn(struct ef_problems *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void problems__free(struct ef_problems *p);
 
 /*

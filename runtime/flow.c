@@ -34,26 +34,42 @@ struct build {
 
 /* ---- Problems ---- */
 
+static void list_addv(char ***items, size_t *n, size_t *cap, const char *fmt, va_list ap)
+{
+    if (*n == *cap) {
+        size_t c = *cap ? *cap * 2 : 16;
+        char **l = realloc(*items, c * sizeof(*l));
+        if (!l) {
+            return;
+        }
+        *items = l;
+        *cap = c;
+    }
+    char *s = NULL;
+    if (vasprintf(&s, fmt, ap) >= 0) {
+        (*items)[(*n)++] = s;
+    }
+}
+
 void problems__add(struct ef_problems *p, const char *fmt, ...)
 {
     if (!p) {
         return;
     }
-    if (p->n == p->cap) {
-        size_t cap = p->cap ? p->cap * 2 : 16;
-        char **items = realloc(p->items, cap * sizeof(*items));
-        if (!items) {
-            return;
-        }
-        p->items = items;
-        p->cap = cap;
+    va_list ap;
+    va_start(ap, fmt);
+    list_addv(&p->items, &p->n, &p->cap, fmt, ap);
+    va_end(ap);
+}
+
+void problems__warn(struct ef_problems *p, const char *fmt, ...)
+{
+    if (!p) {
+        return;
     }
     va_list ap;
     va_start(ap, fmt);
-    char *s = NULL;
-    if (vasprintf(&s, fmt, ap) >= 0) {
-        p->items[p->n++] = s;
-    }
+    list_addv(&p->warnings, &p->nwarn, &p->warncap, fmt, ap);
     va_end(ap);
 }
 
@@ -62,7 +78,11 @@ void problems__free(struct ef_problems *p)
     for (size_t i = 0; i < p->n; i++) {
         free(p->items[i]);
     }
+    for (size_t i = 0; i < p->nwarn; i++) {
+        free(p->warnings[i]);
+    }
     free(p->items);
+    free(p->warnings);
     memset(p, 0, sizeof(*p));
 }
 
@@ -186,9 +206,44 @@ static const char *node_where(const struct ef_node *n)
 }
 
 /* Applies a property table: defaults, required keys, conversion into priv. */
+/* Keys every node may carry (editor layout and Node-RED's own bookkeeping). */
+static bool common_key(const char *k)
+{
+    static const char *const keys[] = {"id",  "type", "z",     "g",      "name",    "x",
+                                       "y",   "w",    "h",     "wires",  "d",       "info",
+                                       "l",   "icon", "label", "_users", "credentials", "outputs",
+                                       "inputs", "env", "style", NULL};
+    for (size_t i = 0; keys[i]; i++) {
+        if (!strcmp(k, keys[i])) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Warns about keys the type's property table does not know (not fatal). */
+static void warn_unknown_keys(struct build *b, const struct ef_node *n)
+{
+    if (n->type->flags & EF_TYPE_OPEN_PROPS) {
+        return;
+    }
+    for (size_t i = 0; i < ef_val_obj_len(n->config); i++) {
+        const char *k = ef_val_obj_key_at(n->config, i, NULL);
+        bool known = common_key(k);
+        for (const struct ef_prop *p = n->type->props; !known && p && p->kind != EF_PROP_END; p++) {
+            known = !strcmp(p->name, k);
+        }
+        if (!known) {
+            problems__warn(b->probs, "node %s (type %s, flow %s): unknown property '%s' ignored",
+                           n->id, n->type->name, node_where(n), k);
+        }
+    }
+}
+
 static void apply_props(struct build *b, struct ef_node *n)
 {
     const struct ef_prop *props = n->type->props;
+    warn_unknown_keys(b, n);
     for (size_t i = 0; props && props[i].kind != EF_PROP_END; i++) {
         const struct ef_prop *p = &props[i];
         const struct ef_val *v = ef_val_obj_get(n->config, p->name);

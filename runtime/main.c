@@ -138,6 +138,17 @@ static void print_problems(const char *file, const struct ef_problems *p)
     }
 }
 
+static void print_warnings(const char *file, const struct ef_problems *p, bool to_log)
+{
+    for (size_t i = 0; i < p->nwarn; i++) {
+        if (to_log) {
+            ef_log_debug("%s: %s", file, p->warnings[i]);
+        } else {
+            fprintf(stderr, "%s: warning: %s\n", file, p->warnings[i]);
+        }
+    }
+}
+
 static int cmd_run_or_check(const struct cli *c, bool run)
 {
     char err[512];
@@ -187,6 +198,7 @@ static int cmd_run_or_check(const struct cli *c, bool run)
     struct ef_problems probs = {0};
     if (!run) {
         struct ef_flowset *fs = flowset__build(rt, config, &probs);
+        print_warnings(flows, &probs, false);
         if (fs) {
             flowset__close(fs);
             flowset__free(fs);
@@ -202,6 +214,7 @@ static int cmd_run_or_check(const struct cli *c, bool run)
                 probs.n == 1 ? "" : "s");
         status = 1;
     } else {
+        print_warnings(flows, &probs, true);
         ef_log_info("edgeflow %s running %s", EF_VERSION, flows);
         runtime__run(rt);
         runtime__stop(rt);

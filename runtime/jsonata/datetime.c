@@ -925,7 +925,7 @@ static int analyse_datetime(struct jsonata__ctx *c, const char *pic, size_t pn, 
             } else if (d->pres1[0] == 'N') {
                 d->names = (d->pres1[1] == 'n' ? CASE_TITLE : CASE_UPPER) + 1;
             } else if (strchr("YMDdFWwXxHhmsf", d->comp) && d->comp) {
-                char ip[48];
+                char ip[80];
                 snprintf(ip, sizeof(ip), "%s%s%c", d->pres1, d->pres2 ? ";" : "",
                          d->pres2 ? d->pres2 : 0);
                 if (analyse_integer(c, ip, strlen(ip), &d->ifmt) < 0) {

@@ -30,6 +30,8 @@ echo '[{"id":"t1","type":"tab","label":"T"},{"id":"d1","type":"debug","z":"t1","
 expect_rc "check valid" 0 "" -- "$EF" check "$T/ok.json"
 grep -q "valid" "$T/out" && pass "check prints valid" || fail "check prints valid"
 
+echo '[{"id":"t1","type":"tab"},{"id":"d1","type":"debug","z":"t1","compleet":"true","wires":[]}]' >"$T/typo.json"
+expect_rc "check warns about unknown property" 0 "node d1 (type debug, flow t1): unknown property 'compleet' ignored" -- "$EF" check "$T/typo.json"
 expect_rc "check unreadable" 2 "No such file" -- "$EF" check "$T/missing.json"
 printf '[{"id":"a",' >"$T/trunc.json"
 expect_rc "check truncated JSON" 1 "position 11" -- "$EF" check "$T/trunc.json"
