@@ -166,22 +166,38 @@ void node__set_status(struct ef_node *n, struct ef_val *st);
 
 /* ---- Runtime (runtime.c) ---- */
 
-/* What the runtime reports outwards (debug output, status), for the CLI and editor. */
+/* A debug node showing something (for --debug-stdout and the editor). */
+struct ef_debug_event {
+    struct ef_node *node;
+    const struct ef_val *value; /* what it shows; NULL for undefined */
+    const struct ef_msg *msg;   /* the message it was shown for (borrowed) */
+    const char *property;       /* the property shown, or NULL (whole msg / JSONata) */
+};
+
+/* What the runtime reports outwards. Any callback may be NULL. */
 struct ef_runtime_hooks {
-    void (*on_debug)(void *ud, struct ef_node *n, const struct ef_val *out);
+    void (*on_debug)(void *ud, const struct ef_debug_event *ev);
     void (*on_status)(void *ud, struct ef_node *n, const struct ef_val *status);
+    void (*on_deployed)(void *ud, struct ef_runtime *rt);
     void *ud;
 };
+
+#define EF_MAX_HOOKS 4
 
 struct ef_runtime {
     struct ef_loop loop;
     struct ef_settings *settings;
     struct ef_ctx_stores *ctx;
     struct ef_flowset *active;
-    struct ef_runtime_hooks hooks;
-    struct ef_val *global_env; /* settings-level env object, may be NULL */
+    struct ef_runtime_hooks hooks[EF_MAX_HOOKS];
+    size_t nhooks;
     bool stopping;
 };
+
+/* Adds a set of hooks (copied). Returns 0, or EF_EFULL past EF_MAX_HOOKS. */
+int runtime__add_hooks(struct ef_runtime *rt, const struct ef_runtime_hooks *h);
+/* Calls every on_debug hook. */
+void runtime__emit_debug(struct ef_runtime *rt, const struct ef_debug_event *ev);
 
 /* ---- Registry (registry.c) ---- */
 

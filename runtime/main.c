@@ -29,8 +29,10 @@ struct cli {
 };
 
 /* Prints one debug line: {"id":"<node id>","value":<value>} */
-static void print_debug(void *ud, struct ef_node *n, const struct ef_val *value)
+static void print_debug(void *ud, const struct ef_debug_event *ev)
 {
+    struct ef_node *n = ev->node;
+    const struct ef_val *value = ev->value;
     (void)ud;
     struct ef_val *line = ef_val_obj();
     if (!line) {
@@ -192,7 +194,7 @@ static int cmd_run_or_check(const struct cli *c, bool run)
         return unreadable ? 2 : 1;
     }
     if (c->debug_stdout) {
-        rt->hooks.on_debug = print_debug;
+        runtime__add_hooks(rt, &(struct ef_runtime_hooks){.on_debug = print_debug});
     }
     int status = 0;
     struct ef_problems probs = {0};

@@ -478,8 +478,10 @@ void node__set_status(struct ef_node *n, struct ef_val *st)
     ef_val_unref(n->status);
     n->status = st;
     struct ef_runtime *rt = n->fs->rt;
-    if (rt->hooks.on_status) {
-        rt->hooks.on_status(rt->hooks.ud, n, st);
+    for (size_t i = 0; i < rt->nhooks; i++) {
+        if (rt->hooks[i].on_status) {
+            rt->hooks[i].on_status(rt->hooks[i].ud, n, st);
+        }
     }
     if (n->flow && n->fs->started) {
         /* Status set while the flows are built does not reach status nodes,
@@ -496,10 +498,10 @@ void node__close(struct ef_node *n)
         return;
     }
     n->closed = true;
+    if (n->started && n->type->cb_close) {
+        n->type->cb_close(n); /* may free its own timers */
+    }
     while (n->timers) {
         ef_timer_free(n->timers);
-    }
-    if (n->started && n->type->cb_close) {
-        n->type->cb_close(n);
     }
 }

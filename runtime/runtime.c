@@ -66,6 +66,24 @@ struct ef_val *runtime__read_flows(const char *path, bool *unreadable, char *err
     return v;
 }
 
+int runtime__add_hooks(struct ef_runtime *rt, const struct ef_runtime_hooks *h)
+{
+    if (rt->nhooks == EF_MAX_HOOKS) {
+        return EF_EFULL;
+    }
+    rt->hooks[rt->nhooks++] = *h;
+    return 0;
+}
+
+void runtime__emit_debug(struct ef_runtime *rt, const struct ef_debug_event *ev)
+{
+    for (size_t i = 0; i < rt->nhooks; i++) {
+        if (rt->hooks[i].on_debug) {
+            rt->hooks[i].on_debug(rt->hooks[i].ud, ev);
+        }
+    }
+}
+
 int runtime__deploy(struct ef_runtime *rt, struct ef_val *flows, struct ef_problems *probs)
 {
     struct ef_flowset *fs = flowset__build(rt, flows, probs);
@@ -80,6 +98,11 @@ int runtime__deploy(struct ef_runtime *rt, struct ef_val *flows, struct ef_probl
     }
     rt->active = fs;
     flowset__start(fs);
+    for (size_t i = 0; i < rt->nhooks; i++) {
+        if (rt->hooks[i].on_deployed) {
+            rt->hooks[i].on_deployed(rt->hooks[i].ud, rt);
+        }
+    }
     return 0;
 }
 

@@ -10,6 +10,7 @@
 
 #include "engine.h"
 #include "inspect.h"
+#include "runtime.h"
 #include "typed.h"
 
 #define STATUS_LEN 32
@@ -220,9 +221,10 @@ static int cb_debug_input(struct ef_node *n, struct ef_msg *msg)
         if (d->console) {
             log_console(n, out, !strcmp(d->complete, "true"));
         }
-        struct ef_runtime *rt = n->fs->rt;
-        if (d->active && d->tosidebar && rt->hooks.on_debug) {
-            rt->hooks.on_debug(rt->hooks.ud, n, out);
+        if (d->active && d->tosidebar) {
+            struct ef_debug_event ev = {n, out, msg,
+                                        jsonata || !strcmp(d->complete, "true") ? NULL : d->complete};
+            runtime__emit_debug(n->fs->rt, &ev);
         }
     }
     ef_val_unref(out);

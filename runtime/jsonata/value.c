@@ -103,6 +103,11 @@ struct ef_val *jsonata__append(struct ef_val *a, struct ef_val *v)
     if (!a) {
         return v;
     }
+    if (ef_val_type(a) == EF_ARR && ef_val_arr_len(a) == 0 && ef_val_type(v) == EF_ARR &&
+        ef_val_refcount(v) == 1) {
+        ef_val_unref(a); /* appending to nothing: share v itself */
+        return v;
+    }
     if (ef_val_type(a) != EF_ARR) {
         a = jsonata__wrap(a);
     } else if (ef_val_refcount(a) > 1) {

@@ -24,8 +24,10 @@ struct capture {
     struct ef_val *log;   /* array of strings */
 };
 
-static void on_debug(void *ud, struct ef_node *n, const struct ef_val *value)
+static void on_debug(void *ud, const struct ef_debug_event *ev)
 {
+    struct ef_node *n = ev->node;
+    const struct ef_val *value = ev->value;
     struct capture *c = ud;
     struct ef_val *line = ef_val_obj();
     ef_val_obj_set_take(line, "id", ef_val_str(n->alias ? n->alias : n->id)); /* its flows.json id */
@@ -182,8 +184,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "runtime: %s\n", err);
         return 2;
     }
-    rt->hooks.on_debug = on_debug;
-    rt->hooks.ud = &cap;
+    runtime__add_hooks(rt, &(struct ef_runtime_hooks){.on_debug = on_debug, .ud = &cap});
     struct ef_problems probs = {0};
     int fails = 0;
     const struct ef_val *want_probs = ef_val_obj_get(tc, "expect_problems");

@@ -90,7 +90,7 @@ struct ef_node_type {
     void (*cb_start)(struct ef_node *n);
     /* Receives ownership of msg. Returns EF_INPUT_DONE or EF_INPUT_ASYNC. */
     int (*cb_input)(struct ef_node *n, struct ef_msg *msg);
-    /* Releases what the node holds. Timers of the node are freed for it. */
+    /* Releases what the node holds. Timers it has not freed are freed after it returns. */
     void (*cb_close)(struct ef_node *n);
     /* append only */
 };
