@@ -56,6 +56,12 @@ struct ef_loop *ef_node_loop(const struct ef_node *n)
     return &n->fs->rt->loop;
 }
 
+const struct ef_val *ef_node_credentials(const struct ef_node *n)
+{
+    const struct ef_val *c = ef_val_obj_get(n->config, "credentials");
+    return ef_val_type(c) == EF_OBJ ? c : NULL;
+}
+
 const struct ef_node_type *ef_node_type_of(const struct ef_node *n)
 {
     return n->type;

@@ -86,6 +86,13 @@ void runtime__emit_debug(struct ef_runtime *rt, const struct ef_debug_event *ev)
 
 int runtime__deploy(struct ef_runtime *rt, struct ef_val *flows, struct ef_problems *probs)
 {
+    return runtime__deploy_type(rt, flows, EF_DEPLOY_FULL, probs);
+}
+
+int runtime__deploy_type(struct ef_runtime *rt, struct ef_val *flows, enum ef_deploy_type type,
+                         struct ef_problems *probs)
+{
+    (void)type;
     struct ef_flowset *fs = flowset__build(rt, flows, probs);
     if (!fs) {
         return EF_EINVAL;

@@ -15,11 +15,22 @@ int runtime__init(struct ef_runtime *rt, struct ef_settings *settings, char *err
  * reason in err; *unreadable tells a missing/unreadable file from bad JSON.
  */
 struct ef_val *runtime__read_flows(const char *path, bool *unreadable, char *err, size_t errlen);
+/* How much a deploy restarts (Node-RED's Node-RED-Deployment-Type). */
+enum ef_deploy_type {
+    EF_DEPLOY_FULL,   /* stop everything, start the new flows */
+    EF_DEPLOY_FLOWS,  /* restart only the tabs (flows) that changed */
+    EF_DEPLOY_NODES,  /* restart only changed nodes; the rest keep state, timers, connections */
+    EF_DEPLOY_RELOAD, /* restart everything from `flows` (as full) */
+};
+
 /*
- * Builds a flow set from `flows` and, if it is valid, stops the running one
- * and starts it. On problems the running flows are untouched and every
- * problem is in probs. Returns 0 or EF_EINVAL.
+ * Builds a flow set from `flows` (referenced, not adopted) and, if it is
+ * valid, replaces the running one as `type` says. On problems the running
+ * flows are untouched and every problem is in probs. Returns 0 or EF_EINVAL.
  */
+int runtime__deploy_type(struct ef_runtime *rt, struct ef_val *flows, enum ef_deploy_type type,
+                         struct ef_problems *probs);
+/* runtime__deploy_type(rt, flows, EF_DEPLOY_FULL, probs). */
 int runtime__deploy(struct ef_runtime *rt, struct ef_val *flows, struct ef_problems *probs);
 /* Runs the loop until runtime__stop() or SIGINT/SIGTERM. */
 void runtime__run(struct ef_runtime *rt);

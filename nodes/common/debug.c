@@ -13,6 +13,8 @@
 #include "runtime.h"
 #include "typed.h"
 
+#include "debug.h"
+
 #define STATUS_LEN 32
 
 struct debug {
@@ -236,6 +238,16 @@ static void cb_debug_close(struct ef_node *n)
 {
     struct debug *d = ef_node_priv(n);
     free(d->old_state);
+}
+
+int debug__set_active(struct ef_node *n, bool active)
+{
+    if (strcmp(ef_node_type_name(n), "debug") != 0) {
+        return EF_ETYPE;
+    }
+    struct debug *d = ef_node_priv(n);
+    d->active = active;
+    return 0;
 }
 
 const struct ef_node_type ef_type_debug = {

@@ -257,7 +257,8 @@ static int apply_once(struct jsonata__ctx *c, struct ef_val *fv, struct jv *args
                 char code[8];
                 snprintf(code, sizeof(code), "%.5s", err);
                 jsonata__error(c, code, pos, fname);
-                snprintf(c->err.text, sizeof(c->err.text), "%s", colon[1] == ' ' ? colon + 2 : colon + 1);
+                snprintf(c->err.text, sizeof(c->err.text), "%s",
+                         colon[1] == ' ' ? colon + 2 : colon + 1);
             } else {
                 jsonata__error(c, "D3137", pos, fname);
                 snprintf(c->err.text, sizeof(c->err.text), "%s", err);
@@ -316,8 +317,8 @@ static int apply_once(struct jsonata__ctx *c, struct ef_val *fv, struct jv *args
         }
         size_t *ov;
         uint32_t ovn;
-        int m = jsonata__regex_exec(c, f->node->re, ef_val_str_get(s), ef_val_str_len(s), 0,
-                                    &ov, &ovn);
+        int m =
+            jsonata__regex_exec(c, f->node->re, ef_val_str_get(s), ef_val_str_len(s), 0, &ov, &ovn);
         if (m < 0) {
             rc = -1;
         } else if (m > 0) {
@@ -526,8 +527,8 @@ int jsonata__eval_call(struct jsonata__ctx *c, const struct jsonata__node *n, st
         jv_drop(&proc);
         return -1;
     }
-    int rc = apply_full(c, proc.v, a, na, input, env, n->pos, proc_name(n->proc, nb, sizeof(nb)),
-                        out);
+    int rc =
+        apply_full(c, proc.v, a, na, input, env, n->pos, proc_name(n->proc, nb, sizeof(nb)), out);
     free_args(a, na);
     jv_drop(&proc);
     return rc;
@@ -614,7 +615,8 @@ static int transform_apply(struct jsonata__ctx *c, struct jsonata__fn *f, struct
                         for (size_t k = 0; k < kn; k++) {
                             size_t kl;
                             const char *key = ef_val_obj_key_at(upd.v, k, &kl);
-                            ef_val_obj_setn_take(w, key, kl, ef_val_ref(ef_val_obj_val_at(upd.v, k)));
+                            ef_val_obj_setn_take(w, key, kl,
+                                                 ef_val_ref(ef_val_obj_val_at(upd.v, k)));
                         }
                         rewrite(m, dropped);
                     }

@@ -23,7 +23,6 @@ int jsonata__fn_millis(struct jsonata__ctx *c, struct jv *a, int n, struct ef_va
     return 0;
 }
 
-
 /* ---- integer pictures ---- */
 
 enum { FMT_DECIMAL, FMT_LETTERS, FMT_ROMAN, FMT_WORDS, FMT_SEQUENCE };
@@ -172,12 +171,11 @@ static const char *few[] = {"Zero",    "One",     "Two",       "Three",    "Four
                             "Five",    "Six",     "Seven",     "Eight",    "Nine",
                             "Ten",     "Eleven",  "Twelve",    "Thirteen", "Fourteen",
                             "Fifteen", "Sixteen", "Seventeen", "Eighteen", "Nineteen"};
-static const char *ordinals[] = {"Zeroth",     "First",       "Second",     "Third",
-                                 "Fourth",     "Fifth",       "Sixth",      "Seventh",
-                                 "Eighth",     "Ninth",       "Tenth",      "Eleventh",
-                                 "Twelfth",    "Thirteenth",  "Fourteenth", "Fifteenth",
-                                 "Sixteenth",  "Seventeenth", "Eighteenth", "Nineteenth"};
-static const char *decades[] = {"Twenty", "Thirty",  "Forty",  "Fifty", "Sixty",
+static const char *ordinals[] = {
+    "Zeroth",     "First",     "Second",    "Third",       "Fourth",     "Fifth",     "Sixth",
+    "Seventh",    "Eighth",    "Ninth",     "Tenth",       "Eleventh",   "Twelfth",   "Thirteenth",
+    "Fourteenth", "Fifteenth", "Sixteenth", "Seventeenth", "Eighteenth", "Nineteenth"};
+static const char *decades[] = {"Twenty",  "Thirty", "Forty",  "Fifty",  "Sixty",
                                 "Seventy", "Eighty", "Ninety", "Hundred"};
 static const char *magnitudes[] = {"Thousand", "Million", "Billion", "Trillion"};
 
@@ -528,8 +526,14 @@ static double roman_to_decimal(const char *s, size_t n)
         if (ch >= 'a' && ch <= 'z') {
             ch = (char)(ch - 32);
         }
-        int v = ch == 'M' ? 1000 : ch == 'D' ? 500 : ch == 'C' ? 100 : ch == 'L' ? 50
-              : ch == 'X' ? 10 : ch == 'V' ? 5 : ch == 'I' ? 1 : 0;
+        int v = ch == 'M'   ? 1000
+                : ch == 'D' ? 500
+                : ch == 'C' ? 100
+                : ch == 'L' ? 50
+                : ch == 'X' ? 10
+                : ch == 'V' ? 5
+                : ch == 'I' ? 1
+                            : 0;
         if (v < max) {
             dec -= v;
         } else {
@@ -783,7 +787,7 @@ struct part {
     char pres1[64];
     char pres2;
     bool ordinal;
-    int names; /* 0 none, else CASE_* + 1 */
+    int names;      /* 0 none, else CASE_* + 1 */
     int wmin, wmax; /* -1 when absent */
     bool has_width;
     bool has_int;
@@ -966,14 +970,14 @@ static int analyse_datetime(struct jsonata__ctx *c, const char *pic, size_t pn, 
     return 0;
 }
 
-static const char *month_names[] = {"January", "February", "March",     "April",
-                                    "May",     "June",     "July",      "August",
-                                    "September", "October", "November", "December"};
-static const char *day_names[] = {"",         "Monday", "Tuesday", "Wednesday",
+static const char *month_names[] = {"January",   "February", "March",    "April",
+                                    "May",       "June",     "July",     "August",
+                                    "September", "October",  "November", "December"};
+static const char *day_names[] = {"",         "Monday", "Tuesday",  "Wednesday",
                                   "Thursday", "Friday", "Saturday", "Sunday"};
 
-static int format_component(struct jsonata__ctx *c, double ms, const struct part *d, int oh,
-                            int om, struct sb *out)
+static int format_component(struct jsonata__ctx *c, double ms, const struct part *d, int oh, int om,
+                            struct sb *out)
 {
     char *s = NULL;
     if (strchr("YMDdFWwXxHhms", d->comp)) {
@@ -1512,8 +1516,8 @@ int jsonata__fn_to_millis(struct jsonata__ctx *c, struct jv *a, int n, struct ef
         }
         return 0;
     }
-    return jsonata__parse_datetime(c, ef_val_str_get(v), ef_val_str_len(v),
-                                   ef_val_str_get(ARG(1)), ef_val_str_len(ARG(1)), out);
+    return jsonata__parse_datetime(c, ef_val_str_get(v), ef_val_str_len(v), ef_val_str_get(ARG(1)),
+                                   ef_val_str_len(ARG(1)), out);
 }
 
 int jsonata__fn_from_millis(struct jsonata__ctx *c, struct jv *a, int n, struct ef_val *focus,

@@ -32,7 +32,8 @@ static int seq_push(struct seq *s, struct ef_val *x)
 {
     if (s->n == s->cap) {
         size_t nc = s->cap * 2;
-        struct ef_val **nv = s->v == s->inl ? malloc(nc * sizeof(*nv)) : realloc(s->v, nc * sizeof(*nv));
+        struct ef_val **nv =
+            s->v == s->inl ? malloc(nc * sizeof(*nv)) : realloc(s->v, nc * sizeof(*nv));
         if (!nv) {
             ef_val_unref(x);
             return -1;
@@ -550,7 +551,7 @@ static int eval_path(struct jsonata__ctx *c, const struct jsonata__node *n, stru
         in = &one;
         nin = 1;
     }
-    struct jv cur = {NULL, 0};  /* current result sequence */
+    struct jv cur = {NULL, 0}; /* current result sequence */
     struct jv tuples = {NULL, 0};
     bool tuple_mode = false;
     int rc = 0;
@@ -579,8 +580,8 @@ static int eval_path(struct jsonata__ctx *c, const struct jsonata__node *n, stru
             return -1;
         }
         if (!tuple_mode) {
-            if (!res.v || (ef_val_type(res.v) == EF_ARR && !(res.f & 0x100) &&
-                           (res.f & JF_SEQ) && ef_val_arr_len(res.v) == 0)) {
+            if (!res.v || (ef_val_type(res.v) == EF_ARR && !(res.f & 0x100) && (res.f & JF_SEQ) &&
+                           ef_val_arr_len(res.v) == 0)) {
                 jv_drop(&res);
                 jv_drop(&cur);
                 cur.v = NULL;
@@ -1219,16 +1220,20 @@ static int eval_binary(struct jsonata__ctx *c, const struct jsonata__node *n, st
         int cmp;
         if (ef_val_type(a) == EF_NUM) {
             double x = ef_val_num_get(a), y = ef_val_num_get(b);
-            bool res = n->op == OP_LT ? x < y : n->op == OP_LE ? x <= y : n->op == OP_GT ? x > y
-                                                                                        : x >= y;
+            bool res = n->op == OP_LT   ? x < y
+                       : n->op == OP_LE ? x <= y
+                       : n->op == OP_GT ? x > y
+                                        : x >= y;
             out->v = ef_val_bool(res);
             break;
         }
         /* JavaScript compares strings by UTF-16 code units; UTF-8 byte order
          * matches except for supplementary vs U+E000..U+FFFF, ignored here. */
         cmp = strcmp(ef_val_str_get(a), ef_val_str_get(b));
-        bool res = n->op == OP_LT ? cmp < 0 : n->op == OP_LE ? cmp <= 0 : n->op == OP_GT ? cmp > 0
-                                                                                        : cmp >= 0;
+        bool res = n->op == OP_LT   ? cmp < 0
+                   : n->op == OP_LE ? cmp <= 0
+                   : n->op == OP_GT ? cmp > 0
+                                    : cmp >= 0;
         out->v = ef_val_bool(res);
         break;
     }

@@ -153,8 +153,10 @@ int jsonata__fn_number(struct jsonata__ctx *c, struct jv *a, int n, struct ef_va
                 return num_out(out, d);
             }
         }
-        if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X' || s[1] == 'o' || s[1] == 'O' ||
-                            s[1] == 'b' || s[1] == 'B') && s[2]) {
+        if (s[0] == '0' &&
+            (s[1] == 'x' || s[1] == 'X' || s[1] == 'o' || s[1] == 'O' || s[1] == 'b' ||
+             s[1] == 'B') &&
+            s[2]) {
             int base = (s[1] == 'x' || s[1] == 'X') ? 16 : (s[1] == 'o' || s[1] == 'O') ? 8 : 2;
             char *end;
             unsigned long long x = strtoull(s + 2, &end, base);

@@ -174,8 +174,8 @@ static const char *find_str(const char *h, size_t hn, const char *nd, size_t nn)
     return NULL;
 }
 
-int jsonata__fn_substring_before(struct jsonata__ctx *c, struct jv *a, int n,
-                                 struct ef_val *focus, struct jsonata__env *env, struct jv *out)
+int jsonata__fn_substring_before(struct jsonata__ctx *c, struct jv *a, int n, struct ef_val *focus,
+                                 struct jsonata__env *env, struct jv *out)
 {
     (void)c;
     (void)focus;
@@ -379,7 +379,7 @@ struct miter {
     size_t *ov;
     uint32_t ovn;
     bool first;
-    struct ef_val *cur; /* custom matcher: the current match object */
+    struct ef_val *cur;  /* custom matcher: the current match object */
     size_t mstart, mend; /* byte offsets of the current match */
 };
 
@@ -760,7 +760,8 @@ int jsonata__fn_split(struct jsonata__ctx *c, struct jv *a, int n, struct ef_val
         return -1;
     }
     if (!any || count < limit) {
-        ef_val_arr_push_take(res, ef_val_strn(s + (start < sl ? start : sl), start < sl ? sl - start : 0));
+        ef_val_arr_push_take(
+            res, ef_val_strn(s + (start < sl ? start : sl), start < sl ? sl - start : 0));
     }
     return 0;
 }
@@ -876,8 +877,7 @@ int jsonata__fn_base64decode(struct jsonata__ctx *c, struct jv *a, int n, struct
     return 0;
 }
 
-static int url_encode(struct jsonata__ctx *c, struct jv *a, int n, struct jv *out,
-                      const char *keep)
+static int url_encode(struct jsonata__ctx *c, struct jv *a, int n, struct jv *out, const char *keep)
 {
     struct ef_val *v = ARG(0);
     if (!v) {
@@ -912,8 +912,7 @@ static int url_encode(struct jsonata__ctx *c, struct jv *a, int n, struct jv *ou
 }
 
 int jsonata__fn_encode_url_component(struct jsonata__ctx *c, struct jv *a, int n,
-                                     struct ef_val *focus, struct jsonata__env *env,
-                                     struct jv *out)
+                                     struct ef_val *focus, struct jsonata__env *env, struct jv *out)
 {
     (void)focus;
     (void)env;
@@ -979,8 +978,11 @@ static int url_decode(struct jsonata__ctx *c, struct jv *a, int n, struct jv *ou
             }
             unsigned char byte = (unsigned char)(h * 16 + l);
             if (got == 0) {
-                need = byte < 0x80 ? 1 : (byte & 0xE0) == 0xC0 ? 2 : (byte & 0xF0) == 0xE0 ? 3
-                                                               : (byte & 0xF8) == 0xF0 ? 4 : 0;
+                need = byte < 0x80             ? 1
+                       : (byte & 0xE0) == 0xC0 ? 2
+                       : (byte & 0xF0) == 0xE0 ? 3
+                       : (byte & 0xF8) == 0xF0 ? 4
+                                               : 0;
                 if (!need) {
                     bad = true;
                     break;
@@ -1009,8 +1011,7 @@ static int url_decode(struct jsonata__ctx *c, struct jv *a, int n, struct jv *ou
 }
 
 int jsonata__fn_decode_url_component(struct jsonata__ctx *c, struct jv *a, int n,
-                                     struct ef_val *focus, struct jsonata__env *env,
-                                     struct jv *out)
+                                     struct ef_val *focus, struct jsonata__env *env, struct jv *out)
 {
     (void)focus;
     (void)env;

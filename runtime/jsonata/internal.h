@@ -28,10 +28,10 @@ struct jsonata__errinfo {
     char code[8];
     int position;
     char token[64];
-    char value[128];   /* JSON text of the offending value ("" if none) */
-    int index;         /* argument index (T0410...) */
-    char type[32];     /* T0412 */
-    char text[256];    /* {{{message}}} */
+    char value[128]; /* JSON text of the offending value ("" if none) */
+    int index;       /* argument index (T0410...) */
+    char type[32];   /* T0412 */
+    char text[256];  /* {{{message}}} */
     bool has_value, has_token;
 };
 
@@ -60,7 +60,7 @@ struct jsonata__token {
     const char *s; /* name, variable, operator text, string value, regex pattern */
     size_t len;
     double num;
-    int value; /* TK_VALUE: 0 false, 1 true, 2 null */
+    int value;     /* TK_VALUE: 0 false, 1 true, 2 null */
     char flags[4]; /* regex flags: i, m */
     int pos;
 };
@@ -296,8 +296,8 @@ struct jsonata__ctx {
     unsigned ticks;
     int64_t now_ms; /* $now()/$millis() are fixed per evaluation; 0 until read */
     pcre2_match_data *md;
-    struct ef_val *input; /* the top-level input when it is an array (outer wrapper) */
-    uint64_t rng; /* $random / $shuffle state */
+    struct ef_val *input;      /* the top-level input when it is an array (outer wrapper) */
+    uint64_t rng;              /* $random / $shuffle state */
     struct ef_jsonata **evals; /* expressions compiled by $eval, freed at the end */
     int nevals;
 };
@@ -365,9 +365,9 @@ int jsonata__utf8_put(uint32_t cp, char *out);
 
 /* Signature validation: checks args against sig, using focus for `-`.
  * On success *vargs gets a new malloc'ed list of owned values. */
-int jsonata__sig_validate(struct jsonata__ctx *c, const struct jsonata__sig *sig,
-                          struct jv *args, int nargs, struct ef_val *focus, struct jv **vargs,
-                          int *nvargs, int pos, const char *fname);
+int jsonata__sig_validate(struct jsonata__ctx *c, const struct jsonata__sig *sig, struct jv *args,
+                          int nargs, struct ef_val *focus, struct jv **vargs, int *nvargs, int pos,
+                          const char *fname);
 
 /* Regex (regex.c). */
 pcre2_code *jsonata__regex_compile(const char *pat, size_t len, const char *flags,

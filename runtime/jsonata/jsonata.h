@@ -28,10 +28,10 @@ struct ef_jsonata;
 
 /* A JSONata error: code, position (offset in the expression) and message. */
 struct ef_jsonata_error {
-    char code[8];       /* "S0201", "T2001", ... ("" when none) */
-    int position;       /* position jsonata-js reports, -1 if unknown */
-    char token[64];     /* token the error is about ("" when none) */
-    char message[256];  /* jsonata-js's message text, without the code */
+    char code[8];      /* "S0201", "T2001", ... ("" when none) */
+    int position;      /* position jsonata-js reports, -1 if unknown */
+    char token[64];    /* token the error is about ("" when none) */
+    char message[256]; /* jsonata-js's message text, without the code */
 };
 
 /*

@@ -262,8 +262,9 @@ int jsonata__lex(struct jsonata__lexer *lx, struct jsonata__token *t, bool infix
         }
     }
     if (strchr(ops1, ch)) {
-        static const char single[] = ".\0[\0]\0{\0}\0(\0)\0,\0@\0#\0;\0:\0?\0+\0-\0*\0/\0%\0|\0=\0<\0>"
-                                     "\0^\0&\0!\0~";
+        static const char single[] =
+            ".\0[\0]\0{\0}\0(\0)\0,\0@\0#\0;\0:\0?\0+\0-\0*\0/\0%\0|\0=\0<\0>"
+            "\0^\0&\0!\0~";
         const char *op = single;
         while (*op != ch) {
             op += 2;

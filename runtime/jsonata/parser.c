@@ -158,7 +158,8 @@ static void tok_text(const struct jsonata__token *t, char *buf, size_t len)
     switch (t->type) {
     case TK_END: snprintf(buf, len, "(end)"); break;
     case TK_NUM: jsonata__num_str(t->num, buf, false); break;
-    case TK_VALUE: snprintf(buf, len, "%s", t->value == 1 ? "true" : t->value ? "null" : "false");
+    case TK_VALUE:
+        snprintf(buf, len, "%s", t->value == 1 ? "true" : t->value ? "null" : "false");
         break;
     default: snprintf(buf, len, "%.*s", (int)t->len, t->s ? t->s : ""); break;
     }
@@ -172,11 +173,10 @@ static int lbp_of(const struct jsonata__token *t)
     static const struct {
         const char *op;
         int bp;
-    } tbl[] = {{".", 75},  {"[", 80},  {"{", 70},   {"(", 80},  {"@", 80},  {"#", 80},
-               {"?", 20},  {"+", 50},  {"-", 50},   {"*", 60},  {"/", 60},  {"%", 60},
-               {"=", 40},  {"<", 40},  {">", 40},   {"^", 40},  {"!=", 40}, {"<=", 40},
-               {">=", 40}, {"~>", 40}, {"?:", 40},  {"??", 40}, {"and", 30}, {"or", 25},
-               {"in", 40}, {"&", 50},  {":=", 10},  {NULL, 0}};
+    } tbl[] = {{".", 75},  {"[", 80},   {"{", 70},  {"(", 80},  {"@", 80},  {"#", 80},  {"?", 20},
+               {"+", 50},  {"-", 50},   {"*", 60},  {"/", 60},  {"%", 60},  {"=", 40},  {"<", 40},
+               {">", 40},  {"^", 40},   {"!=", 40}, {"<=", 40}, {">=", 40}, {"~>", 40}, {"?:", 40},
+               {"??", 40}, {"and", 30}, {"or", 25}, {"in", 40}, {"&", 50},  {":=", 10}, {NULL, 0}};
     for (int i = 0; tbl[i].op; i++) {
         if (strcmp(tbl[i].op, t->s) == 0) {
             return tbl[i].bp;
@@ -187,10 +187,10 @@ static int lbp_of(const struct jsonata__token *t)
 
 static bool known_op(const char *s)
 {
-    static const char *known[] = {".", "[", "]", "{", "}", "(", ")", ",", "@", "#", ";", ":",
-                                  "?", "+", "-", "*", "/", "%", "|", "=", "<", ">", "^", "**",
-                                  "..", ":=", "!=", "<=", ">=", "~>", "?:", "??", "and", "or",
-                                  "in", "&", NULL};
+    static const char *known[] = {".",  "[",  "]",   "{",  "}",  "(",  ")",  ",",  "@",  "#",
+                                  ";",  ":",  "?",   "+",  "-",  "*",  "/",  "%",  "|",  "=",
+                                  "<",  ">",  "^",   "**", "..", ":=", "!=", "<=", ">=", "~>",
+                                  "?:", "??", "and", "or", "in", "&",  NULL};
     for (int i = 0; known[i]; i++) {
         if (strcmp(known[i], s) == 0) {
             return true;
@@ -227,10 +227,10 @@ static int binop_of(const char *s)
     static const struct {
         const char *s;
         int op;
-    } t[] = {{"+", OP_ADD},  {"-", OP_SUB},  {"*", OP_MUL},  {"/", OP_DIV},   {"%", OP_MOD},
-             {"=", OP_EQ},   {"!=", OP_NE},  {"<", OP_LT},   {"<=", OP_LE},   {">", OP_GT},
-             {">=", OP_GE},  {"&", OP_CONCAT}, {"and", OP_AND}, {"or", OP_OR}, {"in", OP_IN},
-             {".", OP_DOT},  {"~>", OP_APPLY}, {NULL, 0}};
+    } t[] = {{"+", OP_ADD}, {"-", OP_SUB},    {"*", OP_MUL},   {"/", OP_DIV}, {"%", OP_MOD},
+             {"=", OP_EQ},  {"!=", OP_NE},    {"<", OP_LT},    {"<=", OP_LE}, {">", OP_GT},
+             {">=", OP_GE}, {"&", OP_CONCAT}, {"and", OP_AND}, {"or", OP_OR}, {"in", OP_IN},
+             {".", OP_DOT}, {"~>", OP_APPLY}, {NULL, 0}};
     for (int i = 0; t[i].s; i++) {
         if (strcmp(t[i].s, s) == 0) {
             return t[i].op;
@@ -767,14 +767,13 @@ static struct jsonata__slot *seek_parent(struct parser *p, struct jsonata__node 
         break;
     }
     default: {
-        static const char *names[] = {"", "path", "binary", "unary", "unary", "unary", "name",
-                                      "string", "number", "value", "wildcard", "descendant",
-                                      "parent", "condition", "block", "bind", "regex",
-                                      "function", "partial", "variable", "lambda", "apply",
-                                      "transform", "sort", "operator", "operator", "binary",
-                                      "binary"};
-        const char *nm = node->type < (int)(sizeof(names) / sizeof(names[0])) ? names[node->type]
-                                                                             : "?";
+        static const char *names[] = {
+            "",       "path",      "binary", "unary",    "unary",      "unary",    "name",
+            "string", "number",    "value",  "wildcard", "descendant", "parent",   "condition",
+            "block",  "bind",      "regex",  "function", "partial",    "variable", "lambda",
+            "apply",  "transform", "sort",   "operator", "operator",   "binary",   "binary"};
+        const char *nm =
+            node->type < (int)(sizeof(names) / sizeof(names[0])) ? names[node->type] : "?";
         perr(p, "S0217", node->pos, nm, strlen(nm));
         return NULL;
     }
@@ -1284,7 +1283,9 @@ int jsonata__parse(struct ef_jsonata *e, struct jsonata__errinfo *err)
         return -1;
     }
     if (root->type == N_PARENT || root->has_seeking) {
-        const char *t = root->type == N_PARENT ? "parent" : root->type == N_PATH ? "path" : "binary";
+        const char *t = root->type == N_PARENT ? "parent"
+                        : root->type == N_PATH ? "path"
+                                               : "binary";
         return perr(&p, "S0217", root->pos, t, strlen(t));
     }
     e->root = root;

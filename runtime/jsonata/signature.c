@@ -69,7 +69,9 @@ int jsonata__sig_parse(const char *text, struct jsonata__sig *sig, struct jsonat
             if (cur) {
                 cur->type = ch;
                 snprintf(cur->cls, sizeof(cur->cls), "%s",
-                         ch == 'f' ? "f" : ch == 'j' ? "asnblom" : "asnblfom");
+                         ch == 'f'   ? "f"
+                         : ch == 'j' ? "asnblom"
+                                     : "asnblfom");
                 prev = cur;
                 sig->n++;
             }
@@ -193,9 +195,9 @@ static const char *array_type_name(char t)
 }
 
 /* Validates args against sig; *vargs gets a new array of owned values. */
-int jsonata__sig_validate(struct jsonata__ctx *c, const struct jsonata__sig *sig,
-                          struct jv *args, int nargs, struct ef_val *focus, struct jv **vargs,
-                          int *nvargs, int pos, const char *fname)
+int jsonata__sig_validate(struct jsonata__ctx *c, const struct jsonata__sig *sig, struct jv *args,
+                          int nargs, struct ef_val *focus, struct jv **vargs, int *nvargs, int pos,
+                          const char *fname)
 {
     char syms[64];
     if (nargs > 60) {

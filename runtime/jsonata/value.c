@@ -196,9 +196,7 @@ static void sb_str(struct sbuf *b, const char *s, size_t n)
             case '\n': esc = "\\n"; break;
             case '\r': esc = "\\r"; break;
             case '\t': esc = "\\t"; break;
-            default:
-                snprintf(tmp, sizeof(tmp), "\\u%04x", ch);
-                esc = tmp;
+            default: snprintf(tmp, sizeof(tmp), "\\u%04x", ch); esc = tmp;
             }
         }
         if (esc) {

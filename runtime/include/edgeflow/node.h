@@ -107,6 +107,12 @@ int ef_node_outputs(const struct ef_node *n);
 struct ef_loop *ef_node_loop(const struct ef_node *n);
 /* Another node by id in scope (same flow set), e.g. a config node; or NULL. */
 struct ef_node *ef_node_lookup(const struct ef_node *n, const char *id);
+/*
+ * The node's credentials (user, password, ...) as an object (borrowed), or
+ * NULL when it has none. They come from the credentials file (or the
+ * node's "credentials" member in the flow), never from its properties.
+ */
+const struct ef_val *ef_node_credentials(const struct ef_node *n);
 /* The registered type of a node (borrowed). */
 const struct ef_node_type *ef_node_type_of(const struct ef_node *n);
 
