@@ -101,6 +101,10 @@ struct ef_node {
     const struct ef_val *sf_def; /* subflow instance: the template */
     struct ef_scope *sf_scope;   /* subflow instance: the scope it created */
     struct jsonata_cache *jsonata; /* compiled jsonata typed inputs */
+    const struct ef_val *entry; /* its entry in the flow set's config (wires come from here) */
+    size_t slot;                /* index in its flow set's nodes[] */
+    bool carried;               /* kept running from the previous deploy */
+    struct node_saved *saved;   /* its previous wiring, while a deploy is being built */
 };
 
 struct ef_timer {
@@ -140,12 +144,17 @@ void problems__free(struct ef_problems *p);
 
 /*
  * Validates and builds a flow set from a parsed flows value (array or
- * {rev, flows}); takes nothing (config is referenced). On any problem
- * returns NULL with every problem in `probs`. Nothing runs until
- * flowset__start().
+ * {rev, flows}); takes nothing (config is referenced). Nodes of `old` whose
+ * ids are in `carry` (see redeploy.h) are carried over: the same instances,
+ * rewired, with their state; both may be NULL. On any problem returns NULL
+ * with every problem in `probs`, and `old` is exactly as it was. Nothing
+ * runs until flowset__commit_carried() and flowset__start().
  */
 struct ef_flowset *flowset__build(struct ef_runtime *rt, struct ef_val *config,
+                                  struct ef_flowset *old, struct id_map *carry,
                                   struct ef_problems *probs);
+/* Makes the carried nodes fs's for good: removes them from old. */
+void flowset__commit_carried(struct ef_flowset *fs, struct ef_flowset *old);
 void flowset__start(struct ef_flowset *fs);
 /* Stops input nodes (those without inputs) first; then ef flowset__close. */
 void flowset__stop_inputs(struct ef_flowset *fs);

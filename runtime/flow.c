@@ -22,6 +22,8 @@
 struct build {
     struct ef_runtime *rt;
     struct ef_flowset *fs;
+    struct ef_flowset *old; /* the running flow set, for carried nodes */
+    struct id_map *carry;   /* ids of top-level nodes that may be carried over */
     struct ef_problems *probs;
     const struct ef_val *flows;
     struct id_map *entries;  /* id -> entry (const struct ef_val *) */
@@ -338,6 +340,132 @@ static void apply_props(struct build *b, struct ef_node *n)
 }
 
 
+/* ---- Carried nodes (modified-nodes and modified-flows deploys) ---- */
+
+struct node_saved {
+    struct node_port *ports, *ext;
+    int nports, n_ext;
+    struct ef_node **watchers;
+    size_t nwatch, slot;
+    struct ef_flowset *fs;
+    struct ef_scope *flow, *group, *sf_scope;
+    const struct ef_val *sf_def, *entry;
+    bool is_catch, is_status, is_complete;
+};
+
+static int fs_append(struct ef_flowset *fs, struct ef_node *n)
+{
+    if (fs->nnodes == fs->cap) {
+        size_t cap = fs->cap ? fs->cap * 2 : 64;
+        struct ef_node **nodes = realloc(fs->nodes, cap * sizeof(*nodes));
+        if (!nodes) {
+            return EF_ENOMEM;
+        }
+        fs->nodes = nodes;
+        fs->cap = cap;
+    }
+    n->slot = fs->nnodes;
+    fs->nodes[fs->nnodes++] = n;
+    return 0;
+}
+
+static void free_wiring(struct node_port *ports, int nports, struct node_port *ext, int n_ext,
+                        struct ef_node **watchers)
+{
+    for (int i = 0; i < nports; i++) {
+        free(ports[i].targets);
+    }
+    for (int i = 0; i < n_ext; i++) {
+        free(ext[i].targets);
+    }
+    free(ports);
+    free(ext);
+    free(watchers);
+}
+
+/*
+ * Takes the running node `o` into the flow set being built, keeping its
+ * state; its old wiring is saved so a failed build can put it back.
+ */
+static struct ef_node *node_adopt(struct build *b, struct ef_node *o, struct ef_scope *flow,
+                                  struct ef_scope *group)
+{
+    struct node_saved *sv = calloc(1, sizeof(*sv));
+    if (!sv || idmap__put(b->fs->ids, o->id, o) != 0) {
+        free(sv);
+        return NULL;
+    }
+    *sv = (struct node_saved){o->ports, o->ext,      o->nports,   o->n_ext,    o->watchers,
+                              o->nwatch, o->slot,    o->fs,       o->flow,     o->group,
+                              o->sf_scope, o->sf_def, o->entry, o->is_catch, o->is_status,
+                              o->is_complete};
+    if (fs_append(b->fs, o) != 0) {
+        free(sv);
+        return NULL;
+    }
+    o->saved = sv;
+    o->carried = true;
+    o->ports = o->ext = NULL;
+    o->nports = o->n_ext = 0;
+    o->watchers = NULL;
+    o->nwatch = 0;
+    o->fs = b->fs;
+    o->flow = flow;
+    o->group = group;
+    o->is_catch = o->is_status = o->is_complete = false;
+    return o;
+}
+
+/* A failed build: every carried node goes back to its flow set as it was. */
+static void carried_rollback(struct ef_flowset *fs)
+{
+    for (size_t i = 0; i < fs->nnodes; i++) {
+        struct ef_node *n = fs->nodes[i];
+        if (!n || !n->saved) {
+            continue;
+        }
+        struct node_saved *sv = n->saved;
+        free_wiring(n->ports, n->nports, n->ext, n->n_ext, n->watchers);
+        n->ports = sv->ports;
+        n->ext = sv->ext;
+        n->nports = sv->nports;
+        n->n_ext = sv->n_ext;
+        n->watchers = sv->watchers;
+        n->nwatch = sv->nwatch;
+        n->slot = sv->slot;
+        n->fs = sv->fs;
+        n->flow = sv->flow;
+        n->group = sv->group;
+        n->sf_scope = sv->sf_scope;
+        n->sf_def = sv->sf_def;
+        n->entry = sv->entry;
+        n->is_catch = sv->is_catch;
+        n->is_status = sv->is_status;
+        n->is_complete = sv->is_complete;
+        n->carried = false;
+        n->saved = NULL;
+        free(sv);
+        fs->nodes[i] = NULL;
+    }
+}
+
+void flowset__commit_carried(struct ef_flowset *fs, struct ef_flowset *old)
+{
+    for (size_t i = 0; i < fs->nnodes; i++) {
+        struct ef_node *n = fs->nodes[i];
+        if (!n || !n->saved) {
+            continue;
+        }
+        struct node_saved *sv = n->saved;
+        if (old && sv->slot < old->nnodes && old->nodes[sv->slot] == n) {
+            old->nodes[sv->slot] = NULL;
+        }
+        free_wiring(sv->ports, sv->nports, sv->ext, sv->n_ext, sv->watchers);
+        free(sv);
+        n->saved = NULL;
+    }
+}
+
 /*
  * Creates a node from a flow entry in scope `flow`, with id `id` (which
  * differs from the entry's id inside subflow instances). Returns NULL after
@@ -345,9 +473,20 @@ static void apply_props(struct build *b, struct ef_node *n)
  */
 static struct ef_node *node_create(struct build *b, const struct ef_val *e, const char *id,
                                    const char *alias, struct ef_scope *flow,
-                                   struct ef_scope *group, const struct ef_node_type *type)
+                                   struct ef_scope *group, const struct ef_node_type *type,
+                                   bool carry)
 {
     struct ef_flowset *fs = b->fs;
+    if (carry) {
+        struct ef_node *o = idmap__get(b->old->ids, id);
+        if (o && o->type == type && o->started && !o->closed && !o->carried) {
+            o = node_adopt(b, o, flow, group);
+            if (o) {
+                o->entry = e; /* the new wiring */
+            }
+            return o;
+        }
+    }
     struct ef_node *n = calloc(1, sizeof(*n));
     if (!n) {
         return NULL;
@@ -359,26 +498,24 @@ static struct ef_node *node_create(struct build *b, const struct ef_val *e, cons
     n->id = strdup(id);
     n->alias = alias ? strdup(alias) : NULL;
     n->config = ef_val_ref((struct ef_val *)e);
+    n->entry = e;
     if (type->priv_size) {
         n->priv = calloc(1, type->priv_size);
     }
     if (!n->id || (alias && !n->alias) || (type->priv_size && !n->priv)) {
         goto oom;
     }
-    if (fs->nnodes == fs->cap) {
-        size_t cap = fs->cap ? fs->cap * 2 : 64;
-        struct ef_node **nodes = realloc(fs->nodes, cap * sizeof(*nodes));
-        if (!nodes) {
-            goto oom;
-        }
-        fs->nodes = nodes;
-        fs->cap = cap;
-    }
-    if (idmap__put(fs->ids, n->id, n) != 0) {
+    if (idmap__get(fs->ids, n->id)) {
         problems__add(b->probs, "node %s (type %s): duplicate id", id, type->name);
         goto fail;
     }
-    fs->nodes[fs->nnodes++] = n;
+    if (fs_append(fs, n) != 0) {
+        goto oom;
+    }
+    if (idmap__put(fs->ids, n->id, n) != 0) {
+        fs->nnodes--;
+        goto oom;
+    }
     if (env__substitute(n, &n->config) != 0) {
         return NULL;
     }
@@ -400,15 +537,7 @@ fail:
 static void node_free(struct ef_node *n)
 {
     typed__jsonata_release(n);
-    for (int i = 0; i < n->nports; i++) {
-        free(n->ports[i].targets);
-    }
-    for (int i = 0; i < n->n_ext; i++) {
-        free(n->ext[i].targets);
-    }
-    free(n->ports);
-    free(n->ext);
-    free(n->watchers);
+    free_wiring(n->ports, n->nports, n->ext, n->n_ext, n->watchers);
     free(n->id);
     free(n->alias);
     free(n->priv);
@@ -422,7 +551,7 @@ static void node_free(struct ef_node *n)
 /* Resolves a node's "wires" into ports (or ext ports for subflow instances). */
 static void wire_node(struct build *b, struct ef_node *n)
 {
-    const struct ef_val *wires = ef_val_obj_get(n->config, "wires");
+    const struct ef_val *wires = ef_val_obj_get(n->entry ? n->entry : n->config, "wires");
     struct ef_val *link_ports = NULL;
     if (!strcmp(n->type->name, "link out")) {
         const struct ef_val *targets =
@@ -615,7 +744,7 @@ static void wire_subflow(struct build *b, struct ef_node *inst)
 /* ---- Subflows ---- */
 
 static int place_entries(struct build *b, const char *z, struct ef_scope *flow,
-                         const char *prefix, int depth);
+                         const char *prefix, int depth, bool carry_all);
 
 /* Creates the scope and nodes of one subflow instance. */
 static void subflow_instantiate(struct build *b, struct ef_node *inst, const struct ef_val *def,
@@ -645,7 +774,7 @@ static void subflow_instantiate(struct build *b, struct ef_node *inst, const str
     if (ef_val_obj_get(def, "status")) {
         s->subflow_status = subflow__status_node(b->fs, s);
     }
-    place_entries(b, def_id, s, inst->id, depth + 1);
+    place_entries(b, def_id, s, inst->id, depth + 1, inst->carried);
     if (ports_reserve(&inst->ports, &inst->nports, 1) != 0) {
         return;
     }
@@ -728,7 +857,7 @@ static void place_groups(struct build *b, const char *z, struct ef_scope *flow, 
  * instance, ids become "<prefix>:<id>" with the template id as alias.
  */
 static int place_entries(struct build *b, const char *z, struct ef_scope *flow,
-                         const char *prefix, int depth)
+                         const char *prefix, int depth, bool carry_all)
 {
     place_groups(b, z, flow, prefix);
     for (size_t i = 0; i < ef_val_arr_len(b->flows); i++) {
@@ -753,6 +882,7 @@ static int place_entries(struct build *b, const char *z, struct ef_scope *flow,
             nid = idbuf;
         }
         struct ef_scope *group = group_for(b, e, prefix);
+        bool carry = b->old && (carry_all || (!prefix && b->carry && idmap__get(b->carry, id)));
         if (!strncmp(type, "subflow:", 8)) {
             const struct ef_val *def = idmap__get(b->entries, type + 8);
             if (!def || strcmp(str_at(def, "type"), "subflow") != 0) {
@@ -762,7 +892,8 @@ static int place_entries(struct build *b, const char *z, struct ef_scope *flow,
             }
             static const struct ef_node_type *inst_type;
             inst_type = subflow__instance_type();
-            struct ef_node *n = node_create(b, e, nid, prefix ? id : NULL, flow, group, inst_type);
+            struct ef_node *n =
+                node_create(b, e, nid, prefix ? id : NULL, flow, group, inst_type, carry);
             if (!n) {
                 continue;
             }
@@ -786,7 +917,7 @@ static int place_entries(struct build *b, const char *z, struct ef_scope *flow,
             idmap__put(b->disabled, nid, (void *)e); /* wires to it are not problems too */
             continue;
         }
-        node_create(b, e, nid, prefix ? id : NULL, flow, group, t);
+        node_create(b, e, nid, prefix ? id : NULL, flow, group, t, carry);
     }
     return 0;
 }
@@ -857,11 +988,15 @@ static void register_event_nodes(struct build *b)
             scope_add_node(&f->catchers, &f->ncatch, n);
         } else if (!strcmp(tn, "status")) {
             n->is_status = true;
-            filter_scope_by_wires(n);
+            if (!n->carried) {
+                filter_scope_by_wires(n);
+            }
             scope_add_node(&f->statuses, &f->nstatus, n);
         } else if (!strcmp(tn, "complete")) {
             n->is_complete = true;
-            filter_scope_by_wires(n);
+            if (!n->carried) {
+                filter_scope_by_wires(n);
+            }
             const struct ef_val *scope = ef_val_obj_get(n->config, "scope");
             for (size_t j = 0; j < ef_val_arr_len(scope); j++) {
                 struct ef_node *t = resolve_ref(b->fs, f, ef_val_str_get(ef_val_arr_at(scope, j)));
@@ -874,6 +1009,7 @@ static void register_event_nodes(struct build *b)
 }
 
 struct ef_flowset *flowset__build(struct ef_runtime *rt, struct ef_val *config,
+                                  struct ef_flowset *old, struct id_map *carry,
                                   struct ef_problems *probs)
 {
     const struct ef_val *flows = config;
@@ -885,8 +1021,8 @@ struct ef_flowset *flowset__build(struct ef_runtime *rt, struct ef_val *config,
         return NULL;
     }
     struct ef_flowset *fs = calloc(1, sizeof(*fs));
-    struct build b = {rt,   fs,   probs, flows, idmap__new(), idmap__new(), idmap__new(),
-                      NULL, 0,    0,     ef_val_obj()};
+    struct build b = {rt,           fs,           old,  carry, probs, flows, idmap__new(),
+                      idmap__new(), idmap__new(), NULL, 0,     0,     ef_val_obj()};
     if (!fs || !b.entries || !b.scopes || !b.disabled || !(fs->ids = idmap__new())) {
         problems__add(probs, "out of memory");
         goto done;
@@ -939,11 +1075,11 @@ struct ef_flowset *flowset__build(struct ef_runtime *rt, struct ef_val *config,
         }
     }
     /* Config nodes and nodes without a tab live in the global scope; then each tab. */
-    place_entries(&b, "", fs->global, NULL, 0);
+    place_entries(&b, "", fs->global, NULL, 0, false);
     for (size_t i = 0; i < fs->nscopes; i++) {
         struct ef_scope *t = fs->scopes[i];
         if (t->kind == SCOPE_TAB && !t->disabled) {
-            place_entries(&b, t->id, t, NULL, 0);
+            place_entries(&b, t->id, t, NULL, 0, false);
         }
     }
     for (size_t i = 0; i < fs->nnodes; i++) {
@@ -969,7 +1105,7 @@ struct ef_flowset *flowset__build(struct ef_runtime *rt, struct ef_val *config,
     for (int pass = 0; pass < 2; pass++) {
         for (size_t i = 0; i < fs->nnodes; i++) {
             struct ef_node *n = fs->nodes[i];
-            if (((n->type->flags & EF_TYPE_CONFIG) != 0) != (pass == 0)) {
+            if (n->carried || ((n->type->flags & EF_TYPE_CONFIG) != 0) != (pass == 0)) {
                 continue;
             }
             size_t p0 = probs->n;
@@ -999,6 +1135,7 @@ done:
         fs->building = NULL;
     }
     if (fs && probs->n) {
+        carried_rollback(fs);
         flowset__close(fs);
         flowset__free(fs);
         return NULL;
@@ -1011,8 +1148,13 @@ void flowset__start(struct ef_flowset *fs)
     fs->started = true;
     for (size_t i = 0; i < fs->nnodes; i++) {
         struct ef_node *n = fs->nodes[i];
-        if (!n->closed && n->type->cb_start) {
+        if (n && !n->closed && !n->carried && n->type->cb_start) {
             n->type->cb_start(n);
+        }
+    }
+    for (size_t i = 0; i < fs->nnodes; i++) {
+        if (fs->nodes[i]) {
+            fs->nodes[i]->carried = false;
         }
     }
 }
@@ -1021,7 +1163,7 @@ void flowset__stop_inputs(struct ef_flowset *fs)
 {
     for (size_t i = 0; i < fs->nnodes; i++) {
         struct ef_node *n = fs->nodes[i];
-        if (!n->type->inputs && !(n->type->flags & EF_TYPE_CONFIG)) {
+        if (n && !n->type->inputs && !(n->type->flags & EF_TYPE_CONFIG)) {
             node__close(n);
         }
     }
@@ -1033,7 +1175,7 @@ void flowset__close(struct ef_flowset *fs)
     for (int pass = 0; pass < 2; pass++) {
         for (size_t i = fs->nnodes; i-- > 0;) {
             struct ef_node *n = fs->nodes[i];
-            if (((n->type->flags & EF_TYPE_CONFIG) != 0) == (pass == 1)) {
+            if (n && ((n->type->flags & EF_TYPE_CONFIG) != 0) == (pass == 1)) {
                 node__close(n);
             }
         }
@@ -1048,7 +1190,9 @@ void flowset__free(struct ef_flowset *fs)
     }
     loop__purge(&fs->rt->loop, fs);
     for (size_t i = 0; i < fs->nnodes; i++) {
-        node_free(fs->nodes[i]);
+        if (fs->nodes[i]) {
+            node_free(fs->nodes[i]);
+        }
     }
     for (size_t i = 0; i < fs->nscopes; i++) {
         struct ef_scope *s = fs->scopes[i];

@@ -96,6 +96,19 @@ int idmap__put(struct id_map *m, const char *key, void *value)
     return 0;
 }
 
+int idmap__set(struct id_map *m, const char *key, void *value)
+{
+    size_t p = hash_str(key) & (m->cap - 1);
+    while (m->slots[p].key) {
+        if (!strcmp(m->slots[p].key, key)) {
+            m->slots[p].value = value;
+            return 0;
+        }
+        p = (p + 1) & (m->cap - 1);
+    }
+    return idmap__put(m, key, value);
+}
+
 void *idmap__get(const struct id_map *m, const char *key)
 {
     size_t p = hash_str(key) & (m->cap - 1);

@@ -199,7 +199,7 @@ static int cmd_run_or_check(const struct cli *c, bool run)
     int status = 0;
     struct ef_problems probs = {0};
     if (!run) {
-        struct ef_flowset *fs = flowset__build(rt, config, &probs);
+        struct ef_flowset *fs = flowset__build(rt, config, NULL, NULL, &probs);
         print_warnings(flows, &probs, false);
         if (fs) {
             flowset__close(fs);

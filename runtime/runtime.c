@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "redeploy.h"
 #include "runtime.h"
 #include "storage.h"
 
@@ -92,13 +93,22 @@ int runtime__deploy(struct ef_runtime *rt, struct ef_val *flows, struct ef_probl
 int runtime__deploy_type(struct ef_runtime *rt, struct ef_val *flows, enum ef_deploy_type type,
                          struct ef_problems *probs)
 {
-    (void)type;
-    struct ef_flowset *fs = flowset__build(rt, flows, probs);
+    struct ef_flowset *old = rt->active;
+    struct id_map *carry = old ? redeploy__plan(old->config, flows, type) : NULL;
+    struct ef_flowset *fs = flowset__build(rt, flows, old, carry, probs);
+    idmap__free(carry);
     if (!fs) {
         return EF_EINVAL;
     }
-    struct ef_flowset *old = rt->active;
     if (old) {
+        flowset__commit_carried(fs, old);
+        /* Node context of deleted nodes goes with them, as in Node-RED. */
+        for (size_t i = 0; i < old->nnodes; i++) {
+            struct ef_node *n = old->nodes[i];
+            if (n && !flowset__find(fs, n->id)) {
+                ctx__delete_node(rt->ctx, n->alias ? n->alias : n->id);
+            }
+        }
         flowset__stop_inputs(old);
         flowset__close(old);
         flowset__free(old);

@@ -109,6 +109,7 @@ struct ef_node *subflow__status_node(struct ef_flowset *fs, struct ef_scope *s)
         fs->nodes = nodes;
         fs->cap = cap;
     }
+    n->slot = fs->nnodes;
     fs->nodes[fs->nnodes++] = n;
     idmap__put(fs->ids, n->id, n);
     return n;

@@ -79,7 +79,7 @@ static struct ef_node *find_target(struct ef_node *n, const struct ef_msg *msg, 
         size_t same_count = 0, count = 0;
         for (size_t i = 0; i < fs->nnodes; i++) {
             struct ef_node *t = fs->nodes[i];
-            if (!is_link_in(t) || strcmp(link_name(t), target) != 0) {
+            if (!t || !is_link_in(t) || strcmp(link_name(t), target) != 0) {
                 continue;
             }
             if (t->flow == n->flow) {
