@@ -96,9 +96,7 @@ static struct jsonata_cache *cache_get(struct ef_node *n, const char *expr, char
     struct ef_jsonata_error e;
     struct ef_jsonata *compiled = ef_jsonata_compile_ex(expr, &e);
     if (!compiled) {
-        char buf[400];
-        snprintf(err, errlen, "Invalid JSONata expression: %s",
-                 ef_jsonata_strerror(&e, buf, sizeof(buf)));
+        snprintf(err, errlen, "%s", e.message); /* err.message, as Node-RED reports it */
         return NULL;
     }
     struct jsonata_cache *c = calloc(1, sizeof(*c));
@@ -145,8 +143,7 @@ int typed__jsonata(struct ef_node *n, const char *expr, const struct ef_msg *msg
     int rc = ef_jsonata_eval(c->expr, input, &opts, out, &e);
     ef_val_unref(wrapped);
     if (rc != 0) {
-        char buf[400];
-        snprintf(err, errlen, "%s", ef_jsonata_strerror(&e, buf, sizeof(buf)));
+        snprintf(err, errlen, "%s", e.message); /* err.message, without the code */
         return EF_EINVAL;
     }
     return 0;

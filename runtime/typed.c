@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "js.h"
 #include "typed.h"
 
 static void regexp_free(void *p)
@@ -115,7 +116,7 @@ static char *value_text(const struct ef_val *v)
     }
     case EF_BOOL: return strdup(ef_val_bool_get(v) ? "true" : "false");
     case EF_NULL: return strdup("null");
-    default: return ef_json_print(v, 0, NULL);
+    default: return js__to_string(v, NULL); /* String([1,2]) is "1,2" */
     }
 }
 
@@ -360,8 +361,11 @@ int ef_node_eval_typed(struct ef_node *n, const char *type, const struct ef_val 
     if (!strcmp(type, "flow") || !strcmp(type, "global")) {
         char store[64];
         const char *key = ef_ctx_parse_store(ef_val_str_get(value), store, sizeof(store));
+        /* A key with a nested [msg.x] is resolved against the message first. */
+        char *resolved = msg && strstr(key, "[msg") ? js__resolve_ctx_key(key, msg) : NULL;
         *out = ef_ctx_get(n, type[0] == 'f' ? EF_CTX_FLOW : EF_CTX_GLOBAL, store[0] ? store : NULL,
-                          key);
+                          resolved ? resolved : key);
+        free(resolved);
         return 0;
     }
     if (!strcmp(type, "jsonata")) {

@@ -20,7 +20,9 @@ extern const struct ef_handle_type typed__regexp_type;
 
 /*
  * Evaluates a JSONata expression for node n against msg (may be NULL).
- * Stores a new reference (NULL for undefined) in *out; 0 or EF_E* with err.
+ * Stores a new reference (NULL for undefined) in *out; 0, or EF_E* with
+ * jsonata-js's err.message in err (callers add "Invalid JSONata
+ * expression: " where Node-RED does).
  */
 int typed__jsonata(struct ef_node *n, const char *expr, const struct ef_msg *msg,
                    struct ef_val **out, char *err, size_t errlen);

@@ -119,12 +119,15 @@ void jsonata__error_export(const struct jsonata__errinfo *in, struct ef_jsonata_
             char tmp[300];
             tmp[0] = 0;
             if (nl == 5 && memcmp(name, "token", 5) == 0) {
-                snprintf(tmp, sizeof(tmp), triple ? "%s" : "\"%s\"", in->token);
+                snprintf(tmp, sizeof(tmp), (triple || in->token_raw) ? "%s" : "\"%s\"", in->token);
                 if (!in->has_token && !in->token[0]) {
                     snprintf(tmp, sizeof(tmp), "%s", triple ? "undefined" : "undefined");
                 }
             } else if (nl == 5 && memcmp(name, "value", 5) == 0) {
                 snprintf(tmp, sizeof(tmp), "%s", in->value[0] ? in->value : "undefined");
+            } else if ((nl == 6 && memcmp(name, "value2", 6) == 0) ||
+                       (nl == 3 && memcmp(name, "exp", 3) == 0)) {
+                snprintf(tmp, sizeof(tmp), "%s", in->value2[0] ? in->value2 : "undefined");
             } else if (nl == 5 && memcmp(name, "index", 5) == 0) {
                 snprintf(tmp, sizeof(tmp), "%d", in->index);
             } else if (nl == 4 && memcmp(name, "type", 4) == 0) {
@@ -184,7 +187,9 @@ static void ctx_cleanup(struct jsonata__ctx *c)
         if (e->b != e->inl) {
             free(e->b);
         }
-        free(e);
+        if (!e->on_stack) {
+            free(e);
+        }
         e = next;
     }
     c->envs = NULL;
@@ -227,11 +232,10 @@ int ef_jsonata_eval(const struct ef_jsonata *e, struct ef_val *input,
     }
     c.input = input && ef_val_type(input) == EF_ARR ? input : NULL;
     int rc = 0;
-    struct jsonata__env *root = jsonata__env_new(&c, NULL);
-    if (!root) {
-        rc = jsonata__error(&c, "D1001", -1, NULL);
-    }
-    if (rc == 0) {
+    struct jsonata__env root_frame;
+    struct jsonata__env *root = &root_frame;
+    jsonata__env_init(&c, root);
+    {
         struct jv self = {ef_val_ref(input), 0};
         jsonata__env_bind(root, "$", 1, self);
         if (opts && opts->bindings && ef_val_type(opts->bindings) == EF_OBJ) {

@@ -1076,6 +1076,7 @@ static int sort_items(struct jsonata__ctx *c, const struct jsonata__node *sort, 
                     seen = ef_val_type(k);
                 } else if (ef_val_type(k) != seen) {
                     jsonata__error_val(c, "T2007", sort->pos, NULL, first);
+                    jsonata__value_json(k, c->err.value2, sizeof(c->err.value2));
                     rc = -1;
                     break;
                 }
@@ -1215,6 +1216,7 @@ static int eval_binary(struct jsonata__ctx *c, const struct jsonata__node *n, st
         }
         if (ef_val_type(a) != ef_val_type(b)) {
             rc = jsonata__error_val(c, "T2009", n->pos, op_text(n), a);
+            jsonata__value_json(b, c->err.value2, sizeof(c->err.value2));
             break;
         }
         int cmp;

@@ -730,7 +730,9 @@ int jsonata__fn_eval(struct jsonata__ctx *c, struct jv *a, int n, struct ef_val 
     struct ef_jsonata *e = ef_jsonata_compile_ex(ef_val_str_get(src), &perr);
     if (!e) {
         jsonata__error(c, "D3120", -1, NULL);
-        snprintf(c->err.text, sizeof(c->err.text), "%s", perr.message);
+        struct ef_val *mv = ef_val_str(perr.message);
+        jsonata__value_json(mv, c->err.value, sizeof(c->err.value));
+        ef_val_unref(mv);
         return -1;
     }
     struct ef_jsonata **ne = realloc(c->evals, sizeof(*ne) * (size_t)(c->nevals + 1));
@@ -748,7 +750,9 @@ int jsonata__fn_eval(struct jsonata__ctx *c, struct jv *a, int n, struct ef_val 
         jsonata__error_export(&c->err, &ee);
         snprintf(msg, sizeof(msg), "%s", ee.message);
         jsonata__error(c, "D3121", -1, NULL);
-        snprintf(c->err.text, sizeof(c->err.text), "%s", msg);
+        struct ef_val *mv = ef_val_str(msg);
+        jsonata__value_json(mv, c->err.value, sizeof(c->err.value));
+        ef_val_unref(mv);
         return -1;
     }
     *out = r;

@@ -269,7 +269,7 @@ int jsonata__fn_power(struct jsonata__ctx *c, struct jv *a, int n, struct ef_val
     double r = pow(ef_val_num_get(ARG(0)), ef_val_num_get(ARG(1)));
     if (!isfinite(r)) {
         jsonata__error_val(c, "D3061", -1, NULL, ARG(0));
-        snprintf(c->err.text, sizeof(c->err.text), "%s", "");
+        jsonata__value_json(ARG(1), c->err.value2, sizeof(c->err.value2));
         c->err.index = 1;
         return -1;
     }

@@ -28,10 +28,12 @@ struct jsonata__errinfo {
     char code[8];
     int position;
     char token[64];
-    char value[128]; /* JSON text of the offending value ("" if none) */
-    int index;       /* argument index (T0410...) */
-    char type[32];   /* T0412 */
-    char text[256];  /* {{{message}}} */
+    char value[128];  /* JSON text of the offending value ("" if none) */
+    char value2[128]; /* a second value: T2007/T2009 value2, D3061 exp */
+    bool token_raw;   /* print the token without quotes (a number) */
+    int index;        /* argument index (T0410...) */
+    char type[32];    /* T0412 */
+    char text[256];   /* {{{message}}} */
     bool has_value, has_token;
 };
 
@@ -281,6 +283,7 @@ struct jsonata__env {
     struct jsonata__binding *b;
     int n, cap;
     struct jsonata__binding inl[3]; /* first bindings live here */
+    bool on_stack;                  /* the root frame lives in ef_jsonata_eval's stack */
     struct jsonata__env *prev_all, *next_all;
     struct jsonata__ctx *ctx;
 };
@@ -328,6 +331,8 @@ struct ef_val *jsonata__fn_builtin(int i);
 /* Environments. */
 struct jsonata__env *jsonata__env_new(struct jsonata__ctx *c, struct jsonata__env *parent);
 void jsonata__env_unref(struct jsonata__env *e);
+/* Sets up a caller-owned (stack) frame registered with c. */
+void jsonata__env_init(struct jsonata__ctx *c, struct jsonata__env *e);
 int jsonata__env_bind(struct jsonata__env *e, const char *name, size_t nlen, struct jv val);
 struct jv *jsonata__env_lookup(struct jsonata__env *e, const char *name, size_t nlen);
 

@@ -1,9 +1,12 @@
 /*
  * jsonata.h - a JSONata 2.x evaluator over edgeflow values.
  *
- * An expression is compiled once into an immutable `struct ef_jsonata` and
- * evaluated any number of times, from any number of threads at once (each
- * evaluation keeps its state on its own; nothing global is written).
+ * An expression is compiled once into a `struct ef_jsonata` and evaluated
+ * any number of times. Nothing global is written during evaluation, so
+ * different compiled expressions can be evaluated on different threads at
+ * the same time; one compiled expression must be evaluated by one thread at
+ * a time (its literal values are shared, refcounted values), like any other
+ * edgeflow value.
  *
  * Values: the input and the bindings are borrowed `struct ef_val`s; results
  * are new references. JSONata's `undefined` is a NULL pointer. Sequences are
@@ -14,8 +17,10 @@
  * cannot be called once the evaluation that made it has returned.
  *
  * Errors carry jsonata-js's code (e.g. "S0201", "T2001", "D3137"), the
- * character position in the expression where it applies, the offending
- * token and the message jsonata-js gives (err.message in Node-RED).
+ * position in the expression where it applies (a byte offset; jsonata-js
+ * counts UTF-16 units, which differs only after non-ASCII text), the
+ * offending token and the message jsonata-js gives (err.message in
+ * Node-RED). Exceeding the depth or time limit ends with "U1001".
  */
 #ifndef EDGEFLOW_JSONATA_H
 #define EDGEFLOW_JSONATA_H
@@ -62,7 +67,9 @@ struct ef_jsonata_opts {
     /* Extra functions; they shadow built-ins of the same name. */
     const struct ef_jsonata_native *natives;
     size_t nnatives;
-    /* Maximum evaluation depth (0: 1000); deeper ends with U1001. */
+    /* Maximum evaluation depth, counted like jsonata-js counts nested
+     * evaluate() calls (0: 2000); deeper ends with U1001. Tail calls do
+     * not add depth. */
     unsigned max_depth;
     /* Time limit in milliseconds (0: none); exceeding it ends with U1001. */
     unsigned timeout_ms;

@@ -209,6 +209,7 @@ static int advance(struct parser *p, const char *id, bool infix)
                      p->tok.type == TK_END ? NULL : t, strlen(t));
         snprintf(p->err->value, sizeof(p->err->value), "\"%s\"", id);
         p->err->has_value = true;
+        p->err->token_raw = p->tok.type == TK_NUM || p->tok.type == TK_VALUE;
         return r;
     }
     if (jsonata__lex(&p->lx, &p->tok, infix) < 0) {
@@ -479,6 +480,7 @@ static struct jsonata__node *parse_call(struct parser *p, struct jsonata__token 
                 snprintf(tb, sizeof(tb), "%.*s", (int)a->slen, a->str ? a->str : "");
                 perr(p, "S0208", a->pos, tb, strlen(tb));
                 p->err->index = i + 1;
+                snprintf(p->err->value, sizeof(p->err->value), "%d", i + 1);
                 return NULL;
             }
         }

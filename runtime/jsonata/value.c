@@ -408,6 +408,19 @@ struct jsonata__env *jsonata__env_new(struct jsonata__ctx *c, struct jsonata__en
     return e;
 }
 
+void jsonata__env_init(struct jsonata__ctx *c, struct jsonata__env *e)
+{
+    memset(e, 0, sizeof(*e));
+    e->refs = 1;
+    e->on_stack = true;
+    e->ctx = c;
+    e->next_all = c->envs;
+    if (c->envs) {
+        c->envs->prev_all = e;
+    }
+    c->envs = e;
+}
+
 /* Drops a reference on a frame; frees it (and its bindings) at zero. */
 void jsonata__env_unref(struct jsonata__env *e)
 {
@@ -430,7 +443,9 @@ void jsonata__env_unref(struct jsonata__env *e)
         if (e->b != e->inl) {
             free(e->b);
         }
-        free(e);
+        if (!e->on_stack) {
+            free(e);
+        }
         e = parent;
     }
 }

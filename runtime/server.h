@@ -1,0 +1,165 @@
+/*
+ * server.h - edgeflow's HTTP and websocket server (libwebsockets on the
+ * runtime's libuv loop): the Node-RED editor's static files, the admin API
+ * (admin.c) and the /comms websocket (comms.c). See docs/editor.md.
+ *
+ * The first part is what `edgeflow run` calls; the rest is shared by
+ * server.c, admin.c and comms.c only.
+ */
+#ifndef EF_SERVER_H
+#define EF_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "runtime.h"
+
+struct ef_server;
+
+/* What the server needs to know besides the runtime. Strings are copied. */
+struct ef_server_opts {
+    const char *host;       /* bind address; NULL or "" = 127.0.0.1 */
+    int port;               /* 0 = pick a free port (server__port tells which) */
+    const char *flows_path; /* where deploys are written (credentials beside it) */
+    const char *editor_dir; /* @node-red/editor-client; NULL = built-in default */
+    const char *nodes_dir;  /* @node-red/nodes; NULL = built-in default */
+    const char *defs_dir;   /* edgeflow's own node definitions (editor/nodes); NULL = default */
+};
+
+/*
+ * Starts the server on rt's loop and hooks it to the runtime (debug, status
+ * and deploy events). Call after runtime__init. Returns the server (owned by
+ * the caller, freed by server__stop), or NULL with the reason in err.
+ */
+struct ef_server *server__start(struct ef_runtime *rt, const struct ef_server_opts *o, char *err,
+                                size_t errlen);
+/* The port the server listens on. */
+int server__port(const struct ef_server *s);
+/*
+ * Closes every connection, destroys the lws context and runs the loop until
+ * its handles are closed, then frees s (NULL-safe). Call after runtime__run
+ * returned and before runtime__destroy.
+ */
+void server__stop(struct ef_server *s);
+
+/*
+ * Merges the credentials file that belongs to flows_path (flows_cred.json
+ * beside flows.json, as Node-RED names it) into a flows value as each node's
+ * `credentials` member, decrypting it as Node-RED does when settings have a
+ * credentialSecret. Returns a new reference (flows itself, referenced, when
+ * there is no credentials file), or NULL with the reason in err.
+ */
+struct ef_val *server__load_credentials(struct ef_val *flows, const char *flows_path,
+                                        const struct ef_settings *s, char *err, size_t errlen);
+
+/* ---- Internal: shared by server.c, admin.c and comms.c ---- */
+
+#include <libwebsockets.h>
+#include <uv.h>
+
+#define SRV_BODY_MAX (5u << 20)   /* Node-RED's apiMaxLength default: 5mb */
+#define SRV_WS_IN_MAX (64u << 10) /* largest /comms message we accept */
+
+enum srv_method { SRV_GET, SRV_POST, SRV_PUT, SRV_DELETE, SRV_PATCH, SRV_HEAD, SRV_OPTIONS, SRV_OTHER };
+
+struct comms_client;
+
+/* Per-connection state of lws (one struct for HTTP requests and websockets). */
+struct srv_conn {
+    struct ef_server *srv;
+    struct lws *wsi;
+    /* request */
+    enum srv_method method;
+    char path[1024]; /* URI path, without the query */
+    char *body;
+    size_t body_len, body_cap;
+    bool body_too_big;
+    /* response */
+    int status;
+    const char *ctype; /* static string */
+    char *resp;
+    size_t resp_len, resp_off;
+    char location[512]; /* for redirects */
+    bool headers_sent, close_after, responding;
+    /* websocket */
+    struct comms_client *client;
+};
+
+struct srv_nodeset; /* a node definition set (admin.c) */
+
+struct ef_server {
+    struct ef_runtime *rt;
+    struct lws_context *ctx;
+    struct lws_vhost *vhost;
+    char host[64];
+    int port;
+    char *flows_path, *cred_path;
+    char *editor_dir, *nodes_dir, *defs_dir;
+    /* deployed configuration, as the editor sees it (credentials stripped) */
+    struct ef_val *flows; /* array */
+    char rev[65];
+    bool started; /* flows state */
+    /* node definitions (admin.c) */
+    struct srv_nodeset *sets;
+    size_t nsets;
+    char *nodes_html_lang;
+    char *nodes_html;
+    size_t nodes_html_len;
+    char *index_html;
+    size_t index_html_len;
+    struct ef_val *user_settings; /* GET/POST /settings/user, kept in memory */
+    /* comms (comms.c) */
+    struct comms_client *clients;
+    struct ef_val *retained; /* topic -> data */
+    uv_timer_t hb_timer;
+    double last_sent;
+    uint64_t dropped;
+    bool stopping;
+};
+
+/* server.c: replying to an HTTP request. Each takes what it is given. */
+void srv_reply(struct srv_conn *c, int status, const char *ctype, char *body, size_t len);
+void srv_reply_json(struct srv_conn *c, int status, struct ef_val *v);
+/* Express's res.sendStatus(): the reason phrase as text/plain. */
+void srv_reply_status(struct srv_conn *c, int status);
+/* Node-RED's error body {"code","message"} with an HTTP status. */
+void srv_reply_error(struct srv_conn *c, int status, const char *code, const char *message);
+/* Serves a file (GET); 404 when it does not exist. */
+void srv_reply_file(struct srv_conn *c, const char *path);
+/* A query argument (URL-decoded) into buf; false when absent. */
+bool srv_query(struct srv_conn *c, const char *name, char *buf, size_t len);
+/* A request header by lower-case name with colon ("accept:"); false when absent. */
+bool srv_header(struct srv_conn *c, const char *name, char *buf, size_t len);
+/* Reads a whole file into a malloc'ed buffer (NULL when missing). */
+char *srv_read_file(const char *path, size_t *len);
+
+/* admin.c */
+/* Routes a complete request (body read); always replies. */
+void admin__handle(struct srv_conn *c);
+/* Builds node definition sets and other caches; 0 or EF_E* with err. */
+int admin__init(struct ef_server *s, char *err, size_t errlen);
+void admin__free(struct ef_server *s);
+/* The running flows changed: refresh the stripped copy and rev. */
+void admin__on_deployed(struct ef_server *s);
+
+/* comms.c */
+int comms__init(struct ef_server *s);
+void comms__close(struct ef_server *s);
+/* Publishes {topic, data} to every client; adopts data; retained keeps the last one. */
+void comms__publish(struct ef_server *s, const char *topic, struct ef_val *data, bool retain);
+/* lws callbacks for a /comms connection. Return non-zero to close. */
+int comms__open(struct srv_conn *c);
+int comms__receive(struct srv_conn *c, const void *in, size_t len, bool final, bool binary);
+int comms__writeable(struct srv_conn *c);
+void comms__closed(struct srv_conn *c);
+/* Hooks from the runtime. */
+void comms__on_debug(struct ef_server *s, const struct ef_debug_event *ev);
+void comms__on_status(struct ef_server *s, struct ef_node *n, const struct ef_val *status);
+/*
+ * RED.util.encodeObject for one value: sets "msg" and "format" on obj
+ * (unshared) the way the debug sidebar and context browser expect, with
+ * strings, arrays and buffers cut at max_len. v NULL is undefined.
+ */
+int comms__encode(struct ef_val *obj, const struct ef_val *v, size_t max_len);
+
+#endif
