@@ -13,16 +13,16 @@ setup:
 	@bash scripts/setup.sh
 
 build: setup
-	@cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEF_JSONATA=ON >/dev/null
 	@cmake --build build -j$(JOBS)
 
 run: build
 	./build/edgeflow run flows/demo.json --port $(PORT) --debug-stdout
 
 test: setup
-	@cmake -S . -B build-asan -DEF_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
+	@cmake -S . -B build-asan -DEF_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug -DEF_JSONATA=ON >/dev/null
 	@cmake --build build-asan -j$(JOBS)
-	@cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEF_ASAN_BUILD_DIR=$(CURDIR)/build-asan >/dev/null
+	@cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEF_ASAN_BUILD_DIR=$(CURDIR)/build-asan -DEF_JSONATA=ON >/dev/null
 	@cmake --build build -j$(JOBS)
 	@cd build && ctest -j$(JOBS) --output-on-failure --timeout 300
 

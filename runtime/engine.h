@@ -34,6 +34,12 @@ struct ef_loop {
     size_t q_cap, q_head, q_len, q_max;
     uint64_t delivered, dropped;
     struct ef_runtime *rt;
+    /* Virtual clock (tests): timers wait in a heap and time moves only when
+     * loop__advance() moves it. */
+    bool virtual_clock;
+    uint64_t vnow, vseq;
+    struct ef_timer **heap;
+    size_t nheap, heapcap;
 };
 
 int loop__init(struct ef_loop *l, size_t max_queue);
@@ -45,6 +51,18 @@ int loop__enqueue(struct ef_loop *l, struct ef_node *target, struct ef_msg *msg)
 size_t loop__drain(struct ef_loop *l, size_t limit);
 /* Drops queued deliveries whose target belongs to flow set fs. */
 void loop__purge(struct ef_loop *l, const struct ef_flowset *fs);
+/*
+ * Switches the loop to a virtual clock starting at `start_ms` since the
+ * epoch (tests: timing nodes run instantly and deterministically). Call
+ * before any timer exists. ef_now_ms/ef_mono_ms then read the virtual time.
+ */
+void loop__use_virtual_clock(struct ef_loop *l, double start_ms);
+/*
+ * With a virtual clock: delivers queued messages, then fires timers in
+ * order of due time (moving the clock to each), until `ms` of virtual time
+ * have passed. Returns the number of timers fired.
+ */
+size_t loop__advance(struct ef_loop *l, uint64_t ms);
 
 /* ---- Scopes ---- */
 
@@ -113,6 +131,10 @@ struct ef_timer {
     ef_timer_cb cb;
     void *arg;
     struct ef_timer *next;
+    /* virtual clock only */
+    struct ef_loop *loop;
+    uint64_t due, repeat, seq;
+    size_t heap_index; /* position in the loop's heap + 1; 0 when not scheduled */
 };
 
 /* ---- Flow sets (flow.c) ---- */

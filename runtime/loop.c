@@ -8,6 +8,7 @@
  * ef_loop_post() is the one thread-safe entry: a mutex-protected list plus
  * uv_async_send().
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -15,6 +16,10 @@
 #include "engine.h"
 
 #define DRAIN_BATCH 4096
+
+/* The loop whose virtual clock ef_now_ms/ef_mono_ms read (tests only). */
+static struct ef_loop *virtual_loop;
+static double virtual_epoch_ms;
 
 struct loop_post {
     void (*fn)(void *);
@@ -71,6 +76,12 @@ void loop__close(struct ef_loop *l)
     l->q_len = 0;
     free(l->q);
     l->q = NULL;
+    free(l->heap);
+    l->heap = NULL;
+    l->nheap = 0;
+    if (virtual_loop == l) {
+        virtual_loop = NULL;
+    }
     on_inbox(&l->inbox_async); /* run what other threads posted last */
     uv_close((uv_handle_t *)&l->drain_idle, NULL);
     uv_close((uv_handle_t *)&l->inbox_async, NULL);
@@ -172,13 +183,122 @@ static void on_timer(uv_timer_t *h)
     t->cb(t->node, t->arg);
 }
 
+/* Min-heap on (due, seq): equal due times fire in the order they were set. */
+static bool heap_less(const struct ef_timer *a, const struct ef_timer *b)
+{
+    return a->due < b->due || (a->due == b->due && a->seq < b->seq);
+}
+
+static void heap_swap(struct ef_loop *l, size_t i, size_t j)
+{
+    struct ef_timer *t = l->heap[i];
+    l->heap[i] = l->heap[j];
+    l->heap[j] = t;
+    l->heap[i]->heap_index = i + 1;
+    l->heap[j]->heap_index = j + 1;
+}
+
+static void heap_fix(struct ef_loop *l, size_t i)
+{
+    while (i > 0 && heap_less(l->heap[i], l->heap[(i - 1) / 2])) {
+        heap_swap(l, i, (i - 1) / 2);
+        i = (i - 1) / 2;
+    }
+    for (;;) {
+        size_t c = 2 * i + 1, m = i;
+        if (c < l->nheap && heap_less(l->heap[c], l->heap[m])) {
+            m = c;
+        }
+        if (c + 1 < l->nheap && heap_less(l->heap[c + 1], l->heap[m])) {
+            m = c + 1;
+        }
+        if (m == i) {
+            return;
+        }
+        heap_swap(l, i, m);
+        i = m;
+    }
+}
+
+static void heap_remove(struct ef_loop *l, struct ef_timer *t)
+{
+    if (!t->heap_index) {
+        return;
+    }
+    size_t i = t->heap_index - 1;
+    t->heap_index = 0;
+    if (--l->nheap != i) {
+        l->heap[i] = l->heap[l->nheap];
+        l->heap[i]->heap_index = i + 1;
+        heap_fix(l, i);
+    }
+}
+
+static int heap_insert(struct ef_loop *l, struct ef_timer *t)
+{
+    if (l->nheap == l->heapcap) {
+        size_t cap = l->heapcap ? l->heapcap * 2 : 32;
+        struct ef_timer **h = realloc(l->heap, cap * sizeof(*h));
+        if (!h) {
+            return EF_ENOMEM;
+        }
+        l->heap = h;
+        l->heapcap = cap;
+    }
+    l->heap[l->nheap] = t;
+    t->heap_index = ++l->nheap;
+    heap_fix(l, l->nheap - 1);
+    return 0;
+}
+
+void loop__use_virtual_clock(struct ef_loop *l, double start_ms)
+{
+    l->virtual_clock = true;
+    l->vnow = 0;
+    virtual_loop = l;
+    virtual_epoch_ms = start_ms;
+}
+
+size_t loop__advance(struct ef_loop *l, uint64_t ms)
+{
+    uint64_t end = l->vnow + ms;
+    size_t fired = 0;
+    for (;;) {
+        while (l->q_len) {
+            loop__drain(l, SIZE_MAX);
+        }
+        uv_run(&l->uv, UV_RUN_NOWAIT); /* I/O and posts from other threads */
+        if (l->q_len) {
+            continue;
+        }
+        if (!l->nheap || l->heap[0]->due > end) {
+            break;
+        }
+        struct ef_timer *t = l->heap[0];
+        heap_remove(l, t);
+        l->vnow = t->due;
+        if (t->repeat) {
+            t->due += t->repeat;
+            t->seq = ++l->vseq;
+            heap_insert(l, t);
+        }
+        fired++;
+        t->cb(t->node, t->arg);
+    }
+    l->vnow = end;
+    return fired;
+}
+
 struct ef_timer *ef_timer_new(struct ef_node *n, ef_timer_cb cb, void *arg)
 {
     struct ef_timer *t = calloc(1, sizeof(*t));
     if (!t) {
         return NULL;
     }
-    uv_timer_init(&n->fs->rt->loop.uv, &t->uv);
+    t->loop = &n->fs->rt->loop;
+    if (!t->loop->virtual_clock) {
+        uv_timer_init(&t->loop->uv, &t->uv);
+    }
     t->uv.data = t;
     t->node = n;
     t->cb = cb;
@@ -190,12 +310,25 @@ struct ef_timer *ef_timer_new(struct ef_node *n, ef_timer_cb cb, void *arg)
 
 int ef_timer_start(struct ef_timer *t, uint64_t ms, uint64_t repeat_ms)
 {
-    return uv_timer_start(&t->uv, on_timer, ms, repeat_ms) == 0 ? 0 : EF_EINVAL;
+    struct ef_loop *l = t->loop;
+    if (!l->virtual_clock) {
+        return uv_timer_start(&t->uv, on_timer, ms, repeat_ms) == 0 ? 0 : EF_EINVAL;
+    }
+    heap_remove(l, t);
+    t->due = l->vnow + ms;
+    t->repeat = repeat_ms;
+    t->seq = ++l->vseq;
+    return heap_insert(l, t);
 }
 
 void ef_timer_stop(struct ef_timer *t)
 {
-    if (t) {
+    if (!t) {
+        return;
+    }
+    if (t->loop->virtual_clock) {
+        heap_remove(t->loop, t);
+    } else {
         uv_timer_stop(&t->uv);
     }
 }
@@ -216,12 +349,20 @@ void ef_timer_free(struct ef_timer *t)
             break;
         }
     }
+    if (t->loop->virtual_clock) {
+        heap_remove(t->loop, t);
+        free(t);
+        return;
+    }
     uv_timer_stop(&t->uv);
     uv_close((uv_handle_t *)&t->uv, timer_closed);
 }
 
 double ef_now_ms(void)
 {
+    if (virtual_loop) {
+        return virtual_epoch_ms + (double)virtual_loop->vnow;
+    }
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (double)ts.tv_sec * 1000.0 + (double)(ts.tv_nsec / 1000000);
@@ -229,5 +370,8 @@ double ef_now_ms(void)
 
 uint64_t ef_mono_ms(void)
 {
+    if (virtual_loop) {
+        return 1000000 + virtual_loop->vnow;
+    }
     return uv_hrtime() / 1000000u;
 }

@@ -8,6 +8,9 @@
  *   expect_log       substrings that must appear in the log (warnings, errors)
  *   settings, env    optional settings object and process environment
  *   run_ms           longest run (default 2000); "wait": true runs the whole time
+ *   clock            "virtual" (or a start time in ms since the epoch): timers run on a
+ *                    virtual clock, so run_ms of timed behaviour takes no real time and
+ *                    the order of events is exact (default start: 2026-01-01T00:00:00Z)
  *   unordered        compare expect as a multiset
  * In expected values, the string "<any>" matches anything.
  * Exit status 0 when the case passes; the differences are printed otherwise.
@@ -185,6 +188,12 @@ int main(int argc, char **argv)
         return 2;
     }
     runtime__add_hooks(rt, &(struct ef_runtime_hooks){.on_debug = on_debug, .ud = &cap});
+    const struct ef_val *clock = ef_val_obj_get(tc, "clock");
+    bool virtual_clock = clock != NULL;
+    if (virtual_clock) {
+        loop__use_virtual_clock(&rt->loop,
+                                ef_val_type(clock) == EF_NUM ? ef_val_num_get(clock) : 1767225600000.0);
+    }
     struct ef_problems probs = {0};
     int fails = 0;
     const struct ef_val *want_probs = ef_val_obj_get(tc, "expect_problems");
@@ -216,14 +225,18 @@ int main(int argc, char **argv)
     } else {
         const struct ef_val *rv = ef_val_obj_get(tc, "run_ms");
         uint64_t run_ms = rv ? (uint64_t)ef_val_num_get(rv) : 2000;
-        uv_timer_t deadline;
-        uv_timer_init(&rt->loop.uv, &deadline);
-        uv_timer_start(&deadline, on_deadline, run_ms, 0);
-        if (!ef_val_bool_get(ef_val_obj_get(tc, "wait"))) {
-            uv_unref((uv_handle_t *)&deadline);
+        if (virtual_clock) {
+            loop__advance(&rt->loop, run_ms);
+        } else {
+            uv_timer_t deadline;
+            uv_timer_init(&rt->loop.uv, &deadline);
+            uv_timer_start(&deadline, on_deadline, run_ms, 0);
+            if (!ef_val_bool_get(ef_val_obj_get(tc, "wait"))) {
+                uv_unref((uv_handle_t *)&deadline);
+            }
+            uv_run(&rt->loop.uv, UV_RUN_DEFAULT);
+            uv_close((uv_handle_t *)&deadline, NULL);
         }
-        uv_run(&rt->loop.uv, UV_RUN_DEFAULT);
-        uv_close((uv_handle_t *)&deadline, NULL);
         runtime__stop(rt);
         fails += compare(ef_val_obj_get(tc, "expect"), cap.lines,
                          ef_val_bool_get(ef_val_obj_get(tc, "unordered")));
