@@ -405,7 +405,7 @@ static int parts_field(struct ef_node *n, const struct ef_msg *msg, const char *
 static int eval_rule(struct ef_node *n, struct srule *r, const struct ef_val *a,
                      const struct ef_val *b, const struct ef_val *c, const struct ef_msg *msg)
 {
-    const struct ef_val *idx, *cnt;
+    const struct ef_val *idx = NULL, *cnt = NULL;
     switch (r->op) {
     case OP_EQ: return js__loose_eq(a, b);
     case OP_NEQ: return !js__loose_eq(a, b);
