@@ -2,7 +2,8 @@
 #   make run    install what is missing, build, run flows/demo.json (editor on :1880)
 #   make test   install, build (normal and ASan+UBSan), run every test
 #   make bench  side-by-side benchmarks against Node-RED
-.PHONY: all setup build run test bench clean format
+#   make valgrind  unit and flow tests under valgrind (memcheck)
+.PHONY: all setup build run test bench valgrind clean format
 
 JOBS ?= $(shell nproc)
 PORT ?= 1880
@@ -25,6 +26,9 @@ test: setup
 	@cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEF_ASAN_BUILD_DIR=$(CURDIR)/build-asan -DEF_JSONATA=ON >/dev/null
 	@cmake --build build -j$(JOBS)
 	@cd build && ctest -j$(JOBS) --output-on-failure --timeout 300
+
+valgrind: build
+	@cd build && ctest -T memcheck -j$(JOBS) -R '^(unit|flow)\.' --output-on-failure
 
 bench: setup
 	@bash bench/run.sh
