@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "js.h"
+#include "strbuf.h"
 #include "typed.h"
 
 struct js_regex {
@@ -107,61 +108,18 @@ int js__regex_test(struct js_regex *re, const char *s, size_t len)
     return regex_exec(re, s, len, 0) >= 0 ? 1 : 0;
 }
 
-/* A growable output string. */
-struct sbuf {
-    char *p;
-    size_t n, cap;
-    bool oom;
-};
-
-static void sb_add(struct sbuf *b, const char *s, size_t len)
-{
-    if (b->oom) {
-        return;
-    }
-    if (b->n + len + 1 > b->cap) {
-        size_t cap = (b->n + len + 1) * 2;
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->oom = true;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->n, s, len);
-    b->n += len;
-    b->p[b->n] = '\0';
-}
-
-static char *sb_finish(struct sbuf *b, size_t *outlen)
-{
-    sb_add(b, "", 0);
-    if (b->oom) {
-        free(b->p);
-        return NULL;
-    }
-    if (!b->p) {
-        b->p = calloc(1, 1);
-    }
-    if (outlen) {
-        *outlen = b->n;
-    }
-    return b->p;
-}
-
 /* Appends group g of the last match ("" when it did not take part). */
-static void add_group(struct sbuf *b, struct js_regex *re, const char *s, uint32_t g)
+static void add_group(struct strbuf *b, struct js_regex *re, const char *s, uint32_t g)
 {
     PCRE2_SIZE *ov = pcre2_get_ovector_pointer(re->md);
     if (ov[2 * g] == PCRE2_UNSET) {
         return;
     }
-    sb_add(b, s + ov[2 * g], ov[2 * g + 1] - ov[2 * g]);
+    strbuf__add(b, s + ov[2 * g], ov[2 * g + 1] - ov[2 * g]);
 }
 
 /* GetSubstitution: expands $$, $&, $`, $', $n, $nn and $<name> in rep. */
-static void substitute(struct sbuf *b, struct js_regex *re, const char *s, size_t len,
+static void substitute(struct strbuf *b, struct js_regex *re, const char *s, size_t len,
                        const char *rep, size_t replen)
 {
     PCRE2_SIZE *ov = pcre2_get_ovector_pointer(re->md);
@@ -169,24 +127,24 @@ static void substitute(struct sbuf *b, struct js_regex *re, const char *s, size_
     while (i < replen) {
         const char *dollar = memchr(rep + i, '$', replen - i);
         if (!dollar) {
-            sb_add(b, rep + i, replen - i);
+            strbuf__add(b, rep + i, replen - i);
             return;
         }
         size_t d = (size_t)(dollar - rep);
-        sb_add(b, rep + i, d - i);
+        strbuf__add(b, rep + i, d - i);
         i = d;
         char c = d + 1 < replen ? rep[d + 1] : '\0';
         if (c == '$') {
-            sb_add(b, "$", 1);
+            strbuf__add(b, "$", 1);
             i += 2;
         } else if (c == '&') {
             add_group(b, re, s, 0);
             i += 2;
         } else if (c == '`') {
-            sb_add(b, s, ov[0]);
+            strbuf__add(b, s, ov[0]);
             i += 2;
         } else if (c == '\'') {
-            sb_add(b, s + ov[1], len - ov[1]);
+            strbuf__add(b, s + ov[1], len - ov[1]);
             i += 2;
         } else if (c >= '0' && c <= '9') {
             uint32_t one = (uint32_t)(c - '0');
@@ -199,13 +157,13 @@ static void substitute(struct sbuf *b, struct js_regex *re, const char *s, size_
                 add_group(b, re, s, one);
                 i += 2;
             } else {
-                sb_add(b, "$", 1);
+                strbuf__add(b, "$", 1);
                 i += 1;
             }
         } else if (c == '<' && re->named) {
             const char *close = memchr(rep + d + 2, '>', replen - d - 2);
             if (!close) {
-                sb_add(b, "$<", 2);
+                strbuf__add(b, "$<", 2);
                 i += 2;
                 continue;
             }
@@ -221,7 +179,7 @@ static void substitute(struct sbuf *b, struct js_regex *re, const char *s, size_
             }
             i = (size_t)(close - rep) + 1;
         } else {
-            sb_add(b, "$", 1);
+            strbuf__add(b, "$", 1);
             i += 1;
         }
     }
@@ -238,7 +196,7 @@ static size_t utf8_step(const char *s, size_t len, size_t i)
 char *js__regex_replace(struct js_regex *re, const char *s, size_t len, const char *rep,
                        size_t replen, size_t *outlen)
 {
-    struct sbuf b = {0};
+    struct strbuf b = {0};
     size_t pos = 0, last = 0;
     while (pos <= len) {
         int rc = regex_exec(re, s, len, pos);
@@ -246,7 +204,7 @@ char *js__regex_replace(struct js_regex *re, const char *s, size_t len, const ch
             break;
         }
         PCRE2_SIZE *ov = pcre2_get_ovector_pointer(re->md);
-        sb_add(&b, s + last, ov[0] - last);
+        strbuf__add(&b, s + last, ov[0] - last);
         substitute(&b, re, s, len, rep, replen);
         last = ov[1];
         if (!re->global) {
@@ -262,23 +220,23 @@ char *js__regex_replace(struct js_regex *re, const char *s, size_t len, const ch
             pos = ov[1];
         }
     }
-    sb_add(&b, s + last, len - last);
-    return sb_finish(&b, outlen);
+    strbuf__add(&b, s + last, len - last);
+    return strbuf__take(&b, outlen);
 }
 
 char *js__regex_escape(const char *s, size_t len, size_t *outlen)
 {
-    struct sbuf b = {0};
+    struct strbuf b = {0};
     for (size_t i = 0; i < len; i++) {
         char c = s[i];
         if (strchr("-[]{}()*+?.,\\^$|#", c) && c != '\0') {
-            sb_add(&b, "\\", 1);
+            strbuf__add(&b, "\\", 1);
         } else if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v') {
-            sb_add(&b, "\\", 1);
+            strbuf__add(&b, "\\", 1);
         }
-        sb_add(&b, &c, 1);
+        strbuf__add(&b, &c, 1);
     }
-    return sb_finish(&b, outlen);
+    return strbuf__take(&b, outlen);
 }
 
 const char *js__regexp_source(const struct ef_val *v)
@@ -378,21 +336,21 @@ const char *js__jsonata_prefix(const char *err)
 
 /* ---- Conversions ---- */
 
-static void to_string_into(struct sbuf *b, const struct ef_val *v, int depth)
+static void to_string_into(struct strbuf *b, const struct ef_val *v, int depth)
 {
     char num[32];
     if (!v) {
-        sb_add(b, "undefined", 9);
+        strbuf__add(b, "undefined", 9);
         return;
     }
     switch (ef_val_type(v)) {
-    case EF_NULL: sb_add(b, "null", 4); return;
+    case EF_NULL: strbuf__add(b, "null", 4); return;
     case EF_BOOL:
-        sb_add(b, ef_val_bool_get(v) ? "true" : "false", ef_val_bool_get(v) ? 4 : 5);
+        strbuf__add(b, ef_val_bool_get(v) ? "true" : "false", ef_val_bool_get(v) ? 4 : 5);
         return;
-    case EF_NUM: sb_add(b, num, ef_num_format(ef_val_num_get(v), num)); return;
-    case EF_STR: sb_add(b, ef_val_str_get(v), ef_val_str_len(v)); return;
-    case EF_BUF: sb_add(b, (const char *)ef_val_buf_data(v), ef_val_buf_len(v)); return;
+    case EF_NUM: strbuf__add(b, num, ef_num_format(ef_val_num_get(v), num)); return;
+    case EF_STR: strbuf__add(b, ef_val_str_get(v), ef_val_str_len(v)); return;
+    case EF_BUF: strbuf__add(b, (const char *)ef_val_buf_data(v), ef_val_buf_len(v)); return;
     case EF_ARR:
         /* Array.prototype.join: null and undefined become "" */
         if (depth > 64) {
@@ -401,7 +359,7 @@ static void to_string_into(struct sbuf *b, const struct ef_val *v, int depth)
         for (size_t i = 0; i < ef_val_arr_len(v); i++) {
             const struct ef_val *e = ef_val_arr_at(v, i);
             if (i) {
-                sb_add(b, ",", 1);
+                strbuf__add(b, ",", 1);
             }
             if (e && ef_val_type(e) != EF_NULL) {
                 to_string_into(b, e, depth + 1);
@@ -411,23 +369,23 @@ static void to_string_into(struct sbuf *b, const struct ef_val *v, int depth)
     case EF_HANDLE: {
         const char *src = js__regexp_source(v);
         if (src) {
-            sb_add(b, "/", 1);
-            sb_add(b, src, strlen(src));
-            sb_add(b, "/", 1);
+            strbuf__add(b, "/", 1);
+            strbuf__add(b, src, strlen(src));
+            strbuf__add(b, "/", 1);
             return;
         }
-        sb_add(b, "[object Object]", 15);
+        strbuf__add(b, "[object Object]", 15);
         return;
     }
-    default: sb_add(b, "[object Object]", 15); return;
+    default: strbuf__add(b, "[object Object]", 15); return;
     }
 }
 
 char *js__to_string(const struct ef_val *v, size_t *len)
 {
-    struct sbuf b = {0};
+    struct strbuf b = {0};
     to_string_into(&b, v, 0);
-    return sb_finish(&b, len);
+    return strbuf__take(&b, len);
 }
 
 double js__to_number(const struct ef_val *v)
