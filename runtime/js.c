@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <valgrind/valgrind.h>
 
 #include "js.h"
 #include "strbuf.h"
@@ -79,7 +80,7 @@ struct js_regex *js__regex_new(const char *src, size_t len, const char *flags, c
     pcre2_pattern_info(code, PCRE2_INFO_NAMECOUNT, &nnames);
     re->named = nnames > 0;
     re->global = strchr(flags, 'g') != NULL;
-    pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);
+    js__regex_jit(code);
     if (!re->md) {
         js__regex_free(re);
         snprintf(err, errlen, "out of memory");
@@ -101,6 +102,14 @@ void js__regex_free(struct js_regex *re)
 static int regex_exec(struct js_regex *re, const char *s, size_t len, size_t start)
 {
     return pcre2_match(re->code, (PCRE2_SPTR)s, len, start, 0, re->md, NULL);
+}
+
+void js__regex_jit(void *code)
+{
+    /* valgrind cannot follow JIT-compiled code (it reports false errors in it). */
+    if (!RUNNING_ON_VALGRIND) {
+        pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);
+    }
 }
 
 int js__regex_test(struct js_regex *re, const char *s, size_t len)
