@@ -311,6 +311,11 @@ struct ef_timer *ef_timer_new(struct ef_node *n, ef_timer_cb cb, void *arg)
 int ef_timer_start(struct ef_timer *t, uint64_t ms, uint64_t repeat_ms)
 {
     struct ef_loop *l = t->loop;
+    /* As Node's setTimeout(fn, 0): at least 1 ms. (A 0 ms libuv timer re-armed
+     * from its own callback would run again in the same loop phase, forever.) */
+    if (ms == 0) {
+        ms = 1;
+    }
     if (!l->virtual_clock) {
         return uv_timer_start(&t->uv, on_timer, ms, repeat_ms) == 0 ? 0 : EF_EINVAL;
     }

@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "runtime.h"
 
@@ -122,8 +124,23 @@ static int parse_args(int argc, char **argv, struct cli *c)
     return 0;
 }
 
+/*
+ * Loads plugins: first the directory `plugins` next to the edgeflow binary
+ * when it exists (where the build puts lua.so, see docs/plugins.md), then
+ * each --plugin-dir, then the settings' pluginDirs.
+ */
 static void load_plugins(const struct cli *c, const struct ef_settings *s)
 {
+    char exe[4096];
+    ssize_t len = readlink("/proc/self/exe", exe, sizeof(exe) - sizeof("/plugins"));
+    char *slash = len > 0 ? memrchr(exe, '/', (size_t)len) : NULL;
+    struct stat st;
+    if (slash) {
+        strcpy(slash, "/plugins");
+        if (stat(exe, &st) == 0 && S_ISDIR(st.st_mode)) {
+            registry__load_dir(exe);
+        }
+    }
     for (int i = 0; i < c->nplugin_dirs; i++) {
         registry__load_dir(c->plugin_dirs[i]);
     }

@@ -5,9 +5,13 @@
  * ef_register_type(). A shared object is opened with RTLD_NOW|RTLD_LOCAL,
  * must agree on an ABI version through ef_plugin_version(), and is closed
  * again, with all its registrations undone, if ef_plugin_init() fails.
+ * Plugins may register loaders for plugin files of other kinds (the Lua
+ * plugin loads "*.lua" node types): every plugin directory is scanned for
+ * them after its shared objects are loaded.
  */
 #include <dirent.h>
 #include <dlfcn.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,8 +30,18 @@ struct reg_entry {
     struct ef_plugin *owner;
 };
 
+struct reg_loader {
+    char *suffix;
+    ef_file_loader_fn fn;
+    struct ef_plugin *owner;
+};
+
 static struct reg_entry *reg_types;
 static size_t reg_n, reg_cap;
+static struct reg_loader *reg_loaders;
+static size_t reg_nloaders;
+static char **reg_dirs; /* plugin directories scanned so far */
+static size_t reg_ndirs;
 static struct ef_plugin *reg_plugins;
 static struct ef_plugin reg_builtin = {"builtin", NULL, NULL, NULL};
 
@@ -89,6 +103,71 @@ static void unregister_owner(const struct ef_plugin *p)
         }
     }
     reg_n = kept;
+    kept = 0;
+    for (size_t i = 0; i < reg_nloaders; i++) {
+        if (reg_loaders[i].owner != p) {
+            reg_loaders[kept++] = reg_loaders[i];
+        } else {
+            free(reg_loaders[i].suffix);
+        }
+    }
+    reg_nloaders = kept;
+}
+
+static bool has_suffix(const char *name, const char *suffix)
+{
+    size_t n = strlen(name), s = strlen(suffix);
+    return n > s && strcmp(name + n - s, suffix) == 0;
+}
+
+/* Calls loader l for each of its files in dir, in name order. */
+static void scan_files(const char *dir, const struct reg_loader *l)
+{
+    struct dirent **list;
+    int n = scandir(dir, &list, NULL, alphasort);
+    for (int i = 0; i < n; i++) {
+        const char *name = list[i]->d_name;
+        if (name[0] != '.' && has_suffix(name, l->suffix)) {
+            char path[4096];
+            snprintf(path, sizeof(path), "%s/%s", dir, name);
+            l->fn(l->owner, path); /* the loader logs its own failures */
+        }
+        free(list[i]);
+    }
+    if (n >= 0) {
+        free(list);
+    }
+}
+
+int ef_register_file_loader(struct ef_plugin *p, const char *suffix, ef_file_loader_fn fn)
+{
+    if (!p || !suffix || !*suffix || !fn) {
+        return EF_EINVAL;
+    }
+    for (size_t i = 0; i < reg_nloaders; i++) {
+        if (!strcmp(reg_loaders[i].suffix, suffix)) {
+            ef_log_error("plugin %s: files %s are already loaded by plugin %s", p->name, suffix,
+                         reg_loaders[i].owner->name);
+            return EF_EEXIST;
+        }
+    }
+    struct reg_loader *l = realloc(reg_loaders, (reg_nloaders + 1) * sizeof(*l));
+    if (!l) {
+        return EF_ENOMEM;
+    }
+    reg_loaders = l;
+    l = &reg_loaders[reg_nloaders];
+    if (!(l->suffix = strdup(suffix))) {
+        return EF_ENOMEM;
+    }
+    l->fn = fn;
+    l->owner = p;
+    reg_nloaders++;
+    struct reg_loader copy = *l; /* a loader may register types, not loaders */
+    for (size_t i = 0; i < reg_ndirs; i++) {
+        scan_files(reg_dirs[i], &copy);
+    }
+    return 0;
 }
 
 int registry__init_builtins(void)
@@ -167,26 +246,52 @@ static int load_plugin(const char *path)
     return 0;
 }
 
-int registry__load_dir(const char *dir)
+static int so_filter(const struct dirent *e)
 {
-    DIR *d = opendir(dir);
-    if (!d) {
+    size_t len = strlen(e->d_name);
+    return len > 3 && strcmp(e->d_name + len - 3, ".so") == 0;
+}
+
+int registry__load_dir(const char *dir_in)
+{
+    char dir[PATH_MAX];
+    if (!realpath(dir_in, dir)) {
+        ef_log_warn("plugin directory %s: cannot open", dir_in);
+        return 0;
+    }
+    for (size_t i = 0; i < reg_ndirs; i++) {
+        if (!strcmp(reg_dirs[i], dir)) {
+            ef_log_debug("plugin directory %s: already loaded", dir);
+            return 0;
+        }
+    }
+    struct dirent **names;
+    int n = scandir(dir, &names, so_filter, alphasort); /* name order: deterministic */
+    if (n < 0) {
         ef_log_warn("plugin directory %s: cannot open", dir);
         return 0;
     }
     int loaded = 0;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        size_t len = strlen(e->d_name);
-        if (len > 3 && strcmp(e->d_name + len - 3, ".so") == 0) {
-            char path[4096];
-            snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-            if (load_plugin(path) == 0) {
-                loaded++;
-            }
+    for (int i = 0; i < n; i++) {
+        char path[PATH_MAX + 256];
+        snprintf(path, sizeof(path), "%s/%s", dir, names[i]->d_name);
+        if (load_plugin(path) == 0) {
+            loaded++;
+        }
+        free(names[i]);
+    }
+    free(names);
+    char **dirs = realloc(reg_dirs, (reg_ndirs + 1) * sizeof(*dirs));
+    if (dirs) {
+        reg_dirs = dirs;
+        if ((reg_dirs[reg_ndirs] = strdup(dir))) {
+            reg_ndirs++;
         }
     }
-    closedir(d);
+    for (size_t i = 0; i < reg_nloaders; i++) {
+        struct reg_loader copy = reg_loaders[i];
+        scan_files(dir, &copy);
+    }
     return loaded;
 }
 
@@ -206,6 +311,18 @@ void registry__cleanup(void)
     free(reg_types);
     reg_types = NULL;
     reg_n = reg_cap = 0;
+    for (size_t i = 0; i < reg_nloaders; i++) {
+        free(reg_loaders[i].suffix);
+    }
+    free(reg_loaders);
+    reg_loaders = NULL;
+    reg_nloaders = 0;
+    for (size_t i = 0; i < reg_ndirs; i++) {
+        free(reg_dirs[i]);
+    }
+    free(reg_dirs);
+    reg_dirs = NULL;
+    reg_ndirs = 0;
 }
 
 struct ef_plugin *registry__builtin(void)

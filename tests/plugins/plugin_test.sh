@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # plugin_test.sh EDGEFLOW SODIR - loads the test plugins in SODIR: the good one
 # registers and runs; a wrong ABI version, a failing init (its registration
-# undone), a missing symbol and a too-new type are refused with clear logs,
+# undone), a missing symbol, a too-new type and a type name clash (the whole
+# plugin refused) are refused with clear logs,
 # and none of them stops the runtime.
 set -u
 EF=$1
@@ -21,6 +22,10 @@ check "bad version logged" "grep -q 'bad_version_plugin.so: no common ABI versio
 check "failing init logged" "grep -q 'failing_init_plugin.so: init failed' '$T/nodes.err'"
 check "missing symbol logged" "grep -q 'missing_symbol_plugin.so: missing symbol ef_plugin_init' '$T/nodes.err'"
 check "newer type logged" "grep -q 'type test-future has ABI version 2' '$T/nodes.err'"
+check "name clash logged" "grep -q 'name_clash_plugin.so: node type inject is already registered' '$T/nodes.err'"
+check "name clash refuses the plugin" "grep -q 'name_clash_plugin.so: init failed: ' '$T/nodes.err'"
+check "clashing plugin's other type undone" "! grep -q 'test-clash-companion' '$T/nodes.json'"
+check "built-in keeps the clashed name" "[ \"\$(grep -c '\"type\": \"inject\"' '$T/nodes.json')\" -eq 1 ]"
 
 cat >"$T/flow.json" <<'FLOW'
 [{"id":"t1","type":"tab","label":"T"},

@@ -150,7 +150,7 @@ void ef_node_status(struct ef_node *n, const char *fill, const char *shape, cons
 typedef void (*ef_timer_cb)(struct ef_node *n, void *arg);
 /* Creates a stopped timer. Returns NULL on OOM. */
 struct ef_timer *ef_timer_new(struct ef_node *n, ef_timer_cb cb, void *arg);
-/* (Re)starts: first after `ms`, then every `repeat_ms` if non-zero. */
+/* (Re)starts: first after `ms` (0 counts as 1, as setTimeout), then every `repeat_ms` if non-zero. */
 int ef_timer_start(struct ef_timer *t, uint64_t ms, uint64_t repeat_ms);
 void ef_timer_stop(struct ef_timer *t);
 /* Stops and frees the timer (NULL-safe). */

@@ -7,6 +7,10 @@
  *   int ef_plugin_init(struct ef_plugin *p);   registers its types; 0 or EF_E*;
  *   void ef_plugin_cleanup(struct ef_plugin *p);   optional.
  * If init fails, every registration it made is undone and the object closed.
+ *
+ * A plugin can also register a loader for plugin *files* of its own kind
+ * (the Lua plugin loads "*.lua" node types this way): the runtime then calls
+ * it for every such file in every plugin directory.
  */
 #ifndef EDGEFLOW_PLUGIN_H
 #define EDGEFLOW_PLUGIN_H
@@ -21,6 +25,20 @@ struct ef_plugin;
  * EF_EVERSION (abi_version newer than the runtime) or EF_EINVAL.
  */
 int ef_register_type(struct ef_plugin *p, const struct ef_node_type *t);
+/*
+ * Loads one plugin file (for example a Lua node type). Registers the types
+ * the file declares with ef_register_type(p, ...), logs why it cannot, and
+ * returns 0 or a negative EF_E* code.
+ */
+typedef int (*ef_file_loader_fn)(struct ef_plugin *p, const char *path);
+/*
+ * Registers `fn` for plugin files whose names end in `suffix` (".lua"). It
+ * is called for each such file in every plugin directory: directories
+ * already scanned are scanned again for it at once, later ones after their
+ * shared objects are loaded. The loader is dropped with the plugin. Returns
+ * 0, EF_EEXIST (suffix taken), EF_EINVAL or EF_ENOMEM.
+ */
+int ef_register_file_loader(struct ef_plugin *p, const char *suffix, ef_file_loader_fn fn);
 /* The plugin's name (file name or "builtin"). */
 const char *ef_plugin_name(const struct ef_plugin *p);
 
