@@ -17,8 +17,15 @@ build: setup
 	@cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEF_JSONATA=ON >/dev/null
 	@cmake --build build -j$(JOBS)
 
+# The editor's deploys write to a copy of the demo in build/userdir (refreshed
+# when flows/demo.json is newer), never to the repository's flows/demo.json.
+RUN_DIR ?= build/userdir
 run: build
-	./build/edgeflow run flows/demo.json --port $(PORT) --debug-stdout
+	@mkdir -p $(RUN_DIR)
+	@if [ ! -f $(RUN_DIR)/flows.json ] || [ flows/demo.json -nt $(RUN_DIR)/flows.json ]; then \
+	    cp flows/demo.json $(RUN_DIR)/flows.json; rm -f $(RUN_DIR)/flows_cred.json; fi
+	@echo "edgeflow: editor at http://127.0.0.1:$(PORT)/ (flows in $(RUN_DIR)/flows.json)"
+	./build/edgeflow run $(RUN_DIR)/flows.json --user-dir $(RUN_DIR) --port $(PORT) --debug-stdout
 
 test: setup
 	@cmake -S . -B build-asan -DEF_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug -DEF_JSONATA=ON >/dev/null

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "runtime.h"
+#include "server.h"
 
 static const char *const usage =
     "usage: edgeflow run [FLOWS] [--settings FILE] [--user-dir DIR] [--port N] [--host ADDR]\n"
@@ -210,6 +211,19 @@ static int cmd_run_or_check(const struct cli *c, bool run)
         registry__cleanup();
         return unreadable ? 2 : 1;
     }
+    if (run) {
+        /* credentials kept beside the flows file (flows_cred.json) */
+        struct ef_val *withc = server__load_credentials(config, flows, s, err, sizeof(err));
+        ef_val_unref(config);
+        if (!withc) {
+            fprintf(stderr, "edgeflow: %s\n", err);
+            runtime__destroy(rt);
+            free(rt);
+            registry__cleanup();
+            return 1;
+        }
+        config = withc;
+    }
     if (c->debug_stdout) {
         runtime__add_hooks(rt, &(struct ef_runtime_hooks){.on_debug = print_debug});
     }
@@ -235,8 +249,21 @@ static int cmd_run_or_check(const struct cli *c, bool run)
     } else {
         print_warnings(flows, &probs, true);
         ef_log_info("edgeflow %s running %s", EF_VERSION, flows);
+        /* the editor and admin API: on unless the port is 0 */
+        struct ef_server *srv = NULL;
+        if (s->ui_port > 0) {
+            struct ef_server_opts so = {.host = s->ui_host, .port = s->ui_port, .flows_path = flows};
+            srv = server__start(rt, &so, err, sizeof(err));
+            if (srv) {
+                ef_log_info("editor at http://%s:%d/", *s->ui_host ? s->ui_host : "127.0.0.1",
+                            server__port(srv));
+            } else {
+                ef_log_error("editor not started: %s", err);
+            }
+        }
         runtime__run(rt);
         runtime__stop(rt);
+        server__stop(srv);
         ef_log_info("stopped");
     }
     problems__free(&probs);

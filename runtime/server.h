@@ -19,7 +19,7 @@ struct ef_server;
 /* What the server needs to know besides the runtime. Strings are copied. */
 struct ef_server_opts {
     const char *host;       /* bind address; NULL or "" = 127.0.0.1 */
-    int port;               /* 0 = pick a free port (server__port tells which) */
+    int port;               /* > 0; `edgeflow run` treats port 0 as "no server" */
     const char *flows_path; /* where deploys are written (credentials beside it) */
     const char *editor_dir; /* @node-red/editor-client; NULL = built-in default */
     const char *nodes_dir;  /* @node-red/nodes; NULL = built-in default */
@@ -60,7 +60,16 @@ struct ef_val *server__load_credentials(struct ef_val *flows, const char *flows_
 #define SRV_BODY_MAX (5u << 20)   /* Node-RED's apiMaxLength default: 5mb */
 #define SRV_WS_IN_MAX (64u << 10) /* largest /comms message we accept */
 
-enum srv_method { SRV_GET, SRV_POST, SRV_PUT, SRV_DELETE, SRV_PATCH, SRV_HEAD, SRV_OPTIONS, SRV_OTHER };
+enum srv_method {
+    SRV_GET,
+    SRV_POST,
+    SRV_PUT,
+    SRV_DELETE,
+    SRV_PATCH,
+    SRV_HEAD,
+    SRV_OPTIONS,
+    SRV_OTHER
+};
 
 struct comms_client;
 
@@ -98,7 +107,8 @@ struct ef_server {
     /* deployed configuration, as the editor sees it (credentials stripped) */
     struct ef_val *flows; /* array */
     char rev[65];
-    bool started; /* flows state */
+    bool started;   /* flows state */
+    bool deploying; /* a deploy from the admin API is under way */
     /* node definitions (admin.c) */
     struct srv_nodeset *sets;
     size_t nsets;

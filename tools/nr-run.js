@@ -39,6 +39,10 @@
  * --log-level warn, runtime messages only from level error up, so stderr
  * holds just what the nodes reported).
  *
+ * Note: like Node-RED's own loader, a node without "x" and "y" counts as a
+ * config node; a subflow instance ("subflow:ID") without them never starts.
+ * Give every flow node x/y in test flows.
+ *
  * Exit status: 0 after a run (node errors do not change it); 1 if Node-RED
  * fails to start or a node type is unknown; 2 on bad usage or an unreadable flows file.
  */
@@ -211,6 +215,11 @@ async function main() {
     const finish = async (code) => {
         if (stopping) return;
         stopping = true;
+        /* A node whose close never completes must not hang the capture. */
+        setTimeout(() => {
+            process.stderr.write("[warn] nr-run: Node-RED did not stop within 5 s\n");
+            process.exit(code);
+        }, 5000).unref();
         try {
             await RED.stop();
         } catch (e) {

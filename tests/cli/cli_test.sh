@@ -79,7 +79,7 @@ cat >"$T/run.json" <<'FLOW'
  {"id":"i1","type":"inject","z":"t1","props":[{"p":"payload"}],"payload":"{\"a\":[1,0.5,\"x\"]}","payloadType":"json","once":true,"onceDelay":0,"repeat":"","x":1,"y":1,"wires":[["d1"]]},
  {"id":"d1","type":"debug","z":"t1","complete":"false","x":1,"y":1,"wires":[]}]
 FLOW
-"$EF" run "$T/run.json" --debug-stdout --user-dir "$T" >"$T/run.out" 2>"$T/run.err" &
+"$EF" run "$T/run.json" --debug-stdout --user-dir "$T" --port 0 >"$T/run.out" 2>"$T/run.err" &
 pid=$!
 for _ in $(seq 50); do [ -s "$T/run.out" ] && break; sleep 0.1; done
 kill -TERM $pid

@@ -33,7 +33,7 @@ cat >"$T/flow.json" <<'FLOW'
  {"id":"u1","type":"test-upper","z":"t1","x":1,"y":1,"wires":[["d1"]]},
  {"id":"d1","type":"debug","z":"t1","complete":"true","targetType":"full","x":1,"y":1,"wires":[]}]
 FLOW
-"$EF" run "$T/flow.json" --plugin-dir "$SO" --debug-stdout --user-dir "$T" >"$T/run.out" 2>"$T/run.err" &
+"$EF" run "$T/flow.json" --plugin-dir "$SO" --debug-stdout --user-dir "$T" --port 0 >"$T/run.out" 2>"$T/run.err" &
 pid=$!
 for _ in $(seq 50); do [ "$(wc -l <"$T/run.out")" -ge 2 ] && break; sleep 0.1; done
 kill -TERM $pid
