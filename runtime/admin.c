@@ -501,6 +501,17 @@ int admin__init(struct ef_server *s, char *err, size_t errlen)
                  s->editor_dir);
         return EF_ENOENT;
     }
+    return 0; /* the node sets are read on the first admin request (load_sets) */
+}
+
+/*
+ * Reads the node definitions the editor needs: editor/ first, then
+ * @node-red/nodes, then generated ones. Done once, on the first admin
+ * request, so start-up and idle memory do not pay for an editor nobody opened.
+ */
+static void load_sets(struct ef_server *s)
+{
+    char path[4096];
     /* our own definitions first: they win over Node-RED's for the same type */
     size_t nd;
     char **defs = list_dir(s->defs_dir, &nd);
@@ -555,7 +566,6 @@ int admin__init(struct ef_server *s, char *err, size_t errlen)
     }
     free_list(cats, nc);
     registry__each(add_generated, s);
-    return 0;
 }
 
 void admin__free(struct ef_server *s)
@@ -2208,6 +2218,10 @@ static bool serve_static(struct srv_conn *c)
 
 void admin__handle(struct srv_conn *c)
 {
+    if (!c->srv->sets_loaded) {
+        c->srv->sets_loaded = true;
+        load_sets(c->srv);
+    }
     struct ef_server *s = c->srv;
     char p[4][512];
     int np;

@@ -112,6 +112,7 @@ struct ef_server {
     /* node definitions (admin.c) */
     struct srv_nodeset *sets;
     size_t nsets;
+    bool sets_loaded; /* read on the first admin request */
     char *nodes_html_lang;
     char *nodes_html;
     size_t nodes_html_len;

@@ -2,6 +2,10 @@
  * api.c - the public JSONata API: compiling, evaluating with bindings,
  * natives and limits, error reporting in jsonata-js's words, and freeing.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* pthread_getattr_np */
+#endif
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -163,6 +167,7 @@ static void ctx_cleanup(struct jsonata__ctx *c)
         struct jsonata__fn *next = f->next;
         f->ctx = NULL;
         f->env = NULL;
+        f->node = NULL; /* the AST may be freed before the value */
         f->prev = f->next = NULL;
         f = next;
     }
@@ -202,6 +207,28 @@ static void ctx_cleanup(struct jsonata__ctx *c)
     free(c->evals);
 }
 
+/* The lowest address this thread's stack may use, less a safety margin.
+ * Looked up once per thread (a thread-local cache, not shared state). */
+static uintptr_t stack_floor(void)
+{
+    static __thread uintptr_t floor_addr;
+    static __thread bool known;
+    if (!known) {
+        known = true;
+        pthread_attr_t attr;
+        if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+            void *addr;
+            size_t size;
+            if (pthread_attr_getstack(&attr, &addr, &size) == 0 && size > 256 * 1024) {
+                /* keep 128 KiB for the C code below the deepest evaluation */
+                floor_addr = (uintptr_t)addr + 128 * 1024;
+            }
+            pthread_attr_destroy(&attr);
+        }
+    }
+    return floor_addr;
+}
+
 int64_t jsonata__now_ms(struct jsonata__ctx *c)
 {
     if (c->now_ms == 0) {
@@ -231,6 +258,7 @@ int ef_jsonata_eval(const struct ef_jsonata *e, struct ef_val *input,
                         (uint64_t)opts->timeout_ms * 1000000ull;
     }
     c.input = input && ef_val_type(input) == EF_ARR ? input : NULL;
+    c.stack_limit = stack_floor();
     int rc = 0;
     struct jsonata__env root_frame;
     struct jsonata__env *root = &root_frame;

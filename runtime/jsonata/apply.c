@@ -33,7 +33,7 @@ int jsonata__fn_arity(struct ef_val *fv)
         return 0;
     }
     switch (f->kind) {
-    case FN_LAMBDA: return f->node->nitems;
+    case FN_LAMBDA: return f->node ? f->node->nitems : 0;
     case FN_BUILTIN: {
         const struct jsonata__sig *s = jsonata__builtin_sig(f->builtin);
         if (strcmp(jsonata__builtins[f->builtin].name, "string") == 0) {
@@ -70,31 +70,47 @@ static int apply_once(struct jsonata__ctx *c, struct ef_val *fv, struct jv *args
                       struct ef_val *focus, struct jsonata__env *env, int pos, const char *fname,
                       struct jv *out);
 static bool is_thunk(const struct ef_val *v);
+#define NSTACK 8 /* calls with fewer arguments keep them on the C stack */
 static int eval_args(struct jsonata__ctx *c, const struct jsonata__node *n, struct ef_val *input,
-                     struct jsonata__env *env, struct jv *first, struct jv **out, int *nout);
+                     struct jsonata__env *env, struct jv *first, struct jv *stack, struct jv **out,
+                     int *nout);
 static bool name_is_known(struct jsonata__ctx *c, const struct jsonata__node *p,
                           struct jsonata__env *env);
 static const char *proc_name(const struct jsonata__node *p, char *buf, size_t len);
 
-static void free_args(struct jv *a, int n)
+static void free_args_s(struct jv *a, int n, struct jv *stack)
 {
     for (int i = 0; i < n; i++) {
         jv_drop(&a[i]);
     }
-    free(a);
+    if (a != stack) {
+        free(a);
+    }
+}
+
+static void free_args(struct jv *a, int n)
+{
+    free_args_s(a, n, NULL);
 }
 
 static bool is_thunk(const struct ef_val *v)
 {
     struct jsonata__fn *f = fn_of(v);
-    return f && f->kind == FN_LAMBDA && f->node->thunk;
+    return f && f->kind == FN_LAMBDA && f->node && f->node->thunk;
 }
 
 static int eval_args(struct jsonata__ctx *c, const struct jsonata__node *n, struct ef_val *input,
-                     struct jsonata__env *env, struct jv *first, struct jv **out, int *nout)
+                     struct jsonata__env *env, struct jv *first, struct jv *stack, struct jv **out,
+                     int *nout)
 {
     int na = n->nitems + (first ? 1 : 0);
-    struct jv *a = calloc((size_t)na + 1, sizeof(*a));
+    struct jv *a;
+    if (stack && na + 1 <= NSTACK) {
+        a = stack;
+        memset(a, 0, sizeof(*a) * (size_t)(na + 1));
+    } else {
+        a = calloc((size_t)na + 1, sizeof(*a));
+    }
     if (!a) {
         return jsonata__error(c, "D1001", n->pos, NULL);
     }
@@ -105,7 +121,7 @@ static int eval_args(struct jsonata__ctx *c, const struct jsonata__node *n, stru
     }
     for (int i = 0; i < n->nitems; i++) {
         if (jsonata__eval(c, n->items[i], input, env, &a[k]) < 0) {
-            free_args(a, k);
+            free_args_s(a, k, stack);
             return -1;
         }
         k++;
@@ -117,11 +133,12 @@ static int eval_args(struct jsonata__ctx *c, const struct jsonata__node *n, stru
 
 static const char *proc_name(const struct jsonata__node *p, char *buf, size_t len)
 {
+    (void)buf;
+    (void)len;
     if (p->type == N_PATH && p->nitems > 0) {
         p = p->items[0];
     }
-    snprintf(buf, len, "%.*s", (int)p->slen, p->str ? p->str : "");
-    return buf;
+    return p->str ? p->str : ""; /* AST strings are NUL-terminated */
 }
 
 static bool name_is_known(struct jsonata__ctx *c, const struct jsonata__node *p,
@@ -166,8 +183,8 @@ static int call_lambda(struct jsonata__ctx *c, struct jsonata__fn *f, struct jv 
                        struct jv *out)
 {
     const struct jsonata__node *ln = f->node;
-    if (!f->env) {
-        return jsonata__error(c, "T1006", ln->pos, NULL);
+    if (!f->env || !ln) {
+        return jsonata__error(c, "T1006", -1, NULL);
     }
     struct jsonata__env *fr = jsonata__env_new(c, f->env);
     if (!fr) {
@@ -193,7 +210,9 @@ static int apply_once(struct jsonata__ctx *c, struct ef_val *fv, struct jv *args
     out->v = NULL;
     out->f = 0;
     struct jsonata__fn *f = fn_of(fv);
-    if (!f) {
+    if (!f ||
+        ((f->kind == FN_LAMBDA || f->kind == FN_TRANSFORM || f->kind == FN_REGEX) && !f->node)) {
+        /* not a function, or one whose evaluation has ended */
         jsonata__error(c, "T1006", pos, fname);
         return -1;
     }
@@ -216,8 +235,10 @@ static int apply_once(struct jsonata__ctx *c, struct ef_val *fv, struct jv *args
     struct jv *va = args;
     int nva = nargs;
     bool own = false;
+    struct jv vbuf[NSTACK];
     if (sig) {
-        if (jsonata__sig_validate(c, sig, args, nargs, focus, &va, &nva, pos, fname) < 0) {
+        if (jsonata__sig_validate(c, sig, args, nargs, focus, vbuf, NSTACK, &va, &nva, pos, fname) <
+            0) {
             return -1;
         }
         own = true;
@@ -330,7 +351,7 @@ static int apply_once(struct jsonata__ctx *c, struct ef_val *fv, struct jv *args
     default: rc = jsonata__error(c, "T1006", pos, fname); break;
     }
     if (own) {
-        free_args(va, nva);
+        free_args_s(va, nva, vbuf);
     }
     if (rc < 0) {
         jv_drop(out);
@@ -354,7 +375,8 @@ static int apply_inner(struct jsonata__ctx *c, struct ef_val *fv, struct jv *arg
         if (rc == 0) {
             struct jv *ta;
             int nta;
-            rc = eval_args(c, call, tf->input, tf->env, NULL, &ta, &nta);
+            struct jv tbuf[NSTACK];
+            rc = eval_args(c, call, tf->input, tf->env, NULL, tbuf, &ta, &nta);
             if (rc == 0) {
                 char nb[64];
                 if (!next.v && name_is_known(c, call->proc, tf->env)) {
@@ -364,7 +386,7 @@ static int apply_inner(struct jsonata__ctx *c, struct ef_val *fv, struct jv *arg
                     rc = apply_once(c, next.v, ta, nta, tf->input, tf->env, call->pos,
                                     proc_name(call->proc, nb, sizeof(nb)), out);
                 }
-                free_args(ta, nta);
+                free_args_s(ta, nta, tbuf);
             }
             jv_drop(&next);
         }
@@ -440,13 +462,14 @@ int jsonata__eval_call(struct jsonata__ctx *c, const struct jsonata__node *n, st
             }
             struct jv *a;
             int na;
-            if (eval_args(c, call, input, env, &lhs, &a, &na) < 0) {
+            struct jv abuf[NSTACK];
+            if (eval_args(c, call, input, env, &lhs, abuf, &a, &na) < 0) {
                 jv_drop(&proc);
                 return -1;
             }
             int rc = apply_full(c, proc.v, a, na, input, env, call->pos,
                                 proc_name(call->proc, nb, sizeof(nb)), out);
-            free_args(a, na);
+            free_args_s(a, na, abuf);
             jv_drop(&proc);
             return rc;
         }
@@ -523,13 +546,14 @@ int jsonata__eval_call(struct jsonata__ctx *c, const struct jsonata__node *n, st
     }
     struct jv *a;
     int na;
-    if (eval_args(c, n, input, env, NULL, &a, &na) < 0) {
+    struct jv abuf[NSTACK];
+    if (eval_args(c, n, input, env, NULL, abuf, &a, &na) < 0) {
         jv_drop(&proc);
         return -1;
     }
     int rc =
         apply_full(c, proc.v, a, na, input, env, n->pos, proc_name(n->proc, nb, sizeof(nb)), out);
-    free_args(a, na);
+    free_args_s(a, na, abuf);
     jv_drop(&proc);
     return rc;
 }

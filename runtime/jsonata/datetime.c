@@ -327,39 +327,55 @@ static int format_int(struct jsonata__ctx *c, double v, const struct ifmt *f, ch
             digits[k++] = '0';
         }
         memcpy(digits + k, num, (size_t)len + 1);
-        /* map digits and insert separators (working in code points) */
+        /* map digits, then insert separators as jsonata-js does (in code points) */
+        uint32_t cps[400];
+        int ncp = 0;
         int nd = (int)strlen(digits);
-        struct sb r = {{0}, 0};
-        /* positions (from the right) where separators go */
-        for (int i = 0; i < nd; i++) {
-            int from_right = nd - i; /* digits remaining including this one */
-            char d[8];
-            if (digits[i] >= '0' && digits[i] <= '9' && f->zero != 0x30) {
-                int l = jsonata__utf8_put(f->zero + (uint32_t)(digits[i] - '0'), d);
-                d[l] = 0;
-            } else {
-                d[0] = digits[i];
-                d[1] = 0;
+        for (int i = 0; i < nd && ncp < 300; i++) {
+            uint32_t ch = (uint32_t)(unsigned char)digits[i];
+            if (ch >= '0' && ch <= '9') {
+                ch = f->zero + (ch - '0');
             }
-            sb_add(&r, d);
-            int after = from_right - 1; /* digits after this one */
-            if (after > 0) {
-                if (f->regular) {
-                    if (after % f->seps[0].pos == 0) {
-                        sb_add(&r, f->seps[0].ch);
-                    }
-                } else {
-                    for (int s = 0; s < f->nseps; s++) {
-                        if (f->seps[s].pos == after) {
-                            sb_add(&r, f->seps[s].ch);
-                        }
-                    }
+            cps[ncp++] = ch;
+        }
+        if (f->regular) {
+            int groups = (ncp - 1) / f->seps[0].pos;
+            for (int g = groups; g > 0 && ncp < 390; g--) {
+                int at = ncp - g * f->seps[0].pos;
+                size_t si = 0;
+                uint32_t sc = jsonata__utf8_next(f->seps[0].ch, strlen(f->seps[0].ch), &si);
+                memmove(&cps[at + 1], &cps[at], (size_t)(ncp - at) * sizeof(uint32_t));
+                cps[at] = sc;
+                ncp++;
+            }
+        } else {
+            for (int q = f->nseps - 1; q >= 0 && ncp < 390; q--) {
+                int at = ncp - f->seps[q].pos;
+                size_t si = 0;
+                uint32_t sc = jsonata__utf8_next(f->seps[q].ch, strlen(f->seps[q].ch), &si);
+                if (at < 0) {
+                    /* JavaScript's substr with a negative index keeps the last -at units */
+                    int keep = -at < ncp ? -at : ncp;
+                    memmove(&cps[1], &cps[ncp - keep], (size_t)keep * sizeof(uint32_t));
+                    cps[0] = sc;
+                    ncp = keep + 1;
+                    continue;
                 }
+                memmove(&cps[at + 1], &cps[at], (size_t)(ncp - at) * sizeof(uint32_t));
+                cps[at] = sc;
+                ncp++;
             }
         }
+        struct sb r = {{0}, 0};
+        for (int i = 0; i < ncp; i++) {
+            char d[8];
+            int l = jsonata__utf8_put(cps[i], d);
+            d[l] = 0;
+            sb_add(&r, d);
+        }
         if (f->ordinal) {
-            char last = digits[nd - 1];
-            char prev = nd > 1 ? digits[nd - 2] : 0;
+            char last = r.n > 0 ? r.p[r.n - 1] : 0;
+            char prev = r.n > 1 ? r.p[r.n - 2] : 0;
             const char *suffix = "th";
             if (prev != '1') {
                 suffix = last == '1' ? "st" : last == '2' ? "nd" : last == '3' ? "rd" : "th";
@@ -614,9 +630,7 @@ int jsonata__fn_parse_integer(struct jsonata__ctx *c, struct jv *a, int n, struc
         return -1;
     }
     double v = parse_int_text(&f, ef_val_str_get(ARG(0)), ef_val_str_len(ARG(0)));
-    if (!isnan(v)) {
-        out->v = ef_val_num(v);
-    }
+    out->v = ef_val_num(v); /* NaN (printed as null) when the text does not parse */
     return 0;
 }
 
@@ -1080,6 +1094,7 @@ static int format_component(struct jsonata__ctx *c, double ms, const struct part
         sb_add(out, "ISO");
         return 0;
     }
+    sb_add(out, "undefined"); /* jsonata-js prints an unknown component as undefined */
     return 0;
 }
 
@@ -1257,6 +1272,13 @@ int jsonata__parse_datetime(struct jsonata__ctx *c, const char *s, size_t n, con
         } else if (d->comp == 'f') {
             sb_add(&rx, "[0-9]+");
         } else if (d->has_int) {
+            if (d->ifmt.primary == FMT_SEQUENCE) {
+                jsonata__error(c, "D3130", -1, NULL);
+                snprintf(c->err.value, sizeof(c->err.value), "\"%s\"", d->ifmt.token);
+                c->err.has_value = true;
+                free(p);
+                return -1;
+            }
             int_regex(&d->ifmt, &rx);
         } else if (d->comp == 'M' || d->comp == 'x' || d->comp == 'F' || d->comp == 'P') {
             sb_add(&rx, "[a-zA-Z]+");

@@ -580,12 +580,11 @@ static int eval_path(struct jsonata__ctx *c, const struct jsonata__node *n, stru
             return -1;
         }
         if (!tuple_mode) {
-            if (!res.v || (ef_val_type(res.v) == EF_ARR && !(res.f & 0x100) && (res.f & JF_SEQ) &&
-                           ef_val_arr_len(res.v) == 0)) {
-                jv_drop(&res);
+            if (!res.v ||
+                (ef_val_type(res.v) == EF_ARR && !(res.f & 0x100) && ef_val_arr_len(res.v) == 0)) {
+                /* an empty result ends the path; a constructed [] is kept */
                 jv_drop(&cur);
-                cur.v = NULL;
-                cur.f = 0;
+                cur = res;
                 break;
             }
         }
@@ -1638,7 +1637,7 @@ static int eval_node(struct jsonata__ctx *c, const struct jsonata__node *n, stru
         *out = v;
         return 0;
     }
-    case N_REGEX: out->v = jsonata__regex_fn(n); return 0;
+    case N_REGEX: out->v = jsonata__regex_fn(c, n); return 0;
     case N_VARIABLE: return eval_variable(c, n, input, env, out);
     case N_LAMBDA: return eval_lambda(c, n, input, env, out);
     case N_FUNCTION:
@@ -1655,7 +1654,8 @@ int jsonata__eval(struct jsonata__ctx *c, const struct jsonata__node *n, struct 
 {
     out->v = NULL;
     out->f = 0;
-    if (++c->depth > c->max_depth) {
+    char probe;
+    if (++c->depth > c->max_depth || (uintptr_t)&probe < c->stack_limit) {
         c->depth--;
         jsonata__error(c, "U1001", n->pos, NULL);
         snprintf(c->err.text, sizeof(c->err.text),

@@ -133,6 +133,55 @@ static bool is_decimal(const char *s)
     return *p == 0;
 }
 
+static bool in_set(char ch, int base)
+{
+    if (base == 16) {
+        return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F');
+    }
+    return ch >= '0' && ch < '0' + base;
+}
+
+static bool loose_radix_match(const char *s)
+{
+    size_t n = strlen(s);
+    if (n > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X') && in_set(s[2], 16)) {
+        return true;
+    }
+    for (size_t i = 0; i + 2 < n; i++) {
+        if (s[i] == '0' && (s[i + 1] == 'o' || s[i + 1] == 'O') && in_set(s[i + 2], 8)) {
+            return true;
+        }
+    }
+    size_t k = n;
+    while (k > 0 && (s[k - 1] == '0' || s[k - 1] == '1')) {
+        k--;
+    }
+    return k < n && k >= 2 && (s[k - 1] == 'b' || s[k - 1] == 'B') && s[k - 2] == '0';
+}
+
+static double exact_radix(const char *s)
+{
+    if (s[0] != '0' || !s[1]) {
+        return NAN;
+    }
+    int base = (s[1] == 'x' || s[1] == 'X')   ? 16
+               : (s[1] == 'o' || s[1] == 'O') ? 8
+               : (s[1] == 'b' || s[1] == 'B') ? 2
+                                              : 0;
+    if (!base || !s[2]) {
+        return NAN;
+    }
+    double v = 0;
+    for (const char *p = s + 2; *p; p++) {
+        if (!in_set(*p, base)) {
+            return NAN;
+        }
+        int d = *p <= '9' ? *p - '0' : (*p | 32) - 'a' + 10;
+        v = v * base + d;
+    }
+    return v;
+}
+
 int jsonata__fn_number(struct jsonata__ctx *c, struct jv *a, int n, struct ef_val *focus,
                        struct jsonata__env *env, struct jv *out)
 {
@@ -153,16 +202,12 @@ int jsonata__fn_number(struct jsonata__ctx *c, struct jv *a, int n, struct ef_va
                 return num_out(out, d);
             }
         }
-        if (s[0] == '0' &&
-            (s[1] == 'x' || s[1] == 'X' || s[1] == 'o' || s[1] == 'O' || s[1] == 'b' ||
-             s[1] == 'B') &&
-            s[2]) {
-            int base = (s[1] == 'x' || s[1] == 'X') ? 16 : (s[1] == 'o' || s[1] == 'O') ? 8 : 2;
-            char *end;
-            unsigned long long x = strtoull(s + 2, &end, base);
-            if (*end == 0) {
-                return num_out(out, (double)x);
-            }
+        /* jsonata-js tests /^(0[xX][0-9A-Fa-f]+)|(0[oO][0-7]+)|(0[bB][0-1]+)$/ (the
+         * anchors bind to the first and last alternatives only) and then
+         * converts with Number(), which gives NaN unless the whole string is
+         * one of those literals */
+        if (loose_radix_match(s)) {
+            return num_out(out, exact_radix(s));
         }
         break;
     }

@@ -123,6 +123,11 @@ int jsonata__fn_substring(struct jsonata__ctx *c, struct jv *a, int n, struct ef
     const char *s = ef_val_str_get(v);
     size_t sl = ef_val_str_len(v);
     double len = (double)cp_len(s, sl);
+    if (!ARG(1)) {
+        /* jsonata-js: slice(undefined, NaN) */
+        out->v = ARG(2) ? ef_val_str("") : ef_val_ref(v);
+        return 0;
+    }
     double start = ef_val_num_get(ARG(1));
     if (isnan(start)) {
         start = 0;
@@ -185,7 +190,10 @@ int jsonata__fn_substring_before(struct jsonata__ctx *c, struct jv *a, int n, st
         return 0;
     }
     const char *s = ef_val_str_get(v);
-    const char *p = find_str(s, ef_val_str_len(v), ef_val_str_get(ARG(1)), ef_val_str_len(ARG(1)));
+    /* jsonata-js calls str.indexOf(undefined), which looks for "undefined" */
+    const char *nd = ARG(1) ? ef_val_str_get(ARG(1)) : "undefined";
+    size_t nl = ARG(1) ? ef_val_str_len(ARG(1)) : 9;
+    const char *p = find_str(s, ef_val_str_len(v), nd, nl);
     out->v = p ? ef_val_strn(s, (size_t)(p - s)) : ef_val_ref(v);
     return 0;
 }

@@ -84,6 +84,7 @@ struct jsonata__sigparam {
     char quant;       /* 0, '?', '+' */
     bool context;     /* '-': use the context when missing */
     char subtype[16]; /* a<n> / f<...> text */
+    bool has_sub;     /* a subtype was given (possibly empty) */
 };
 struct jsonata__sig {
     struct jsonata__sigparam p[12];
@@ -121,6 +122,7 @@ enum jsonata__ntype {
     N_OPERATOR, /* raw: an operator token used as an operand */
     N_GROUPBY,  /* raw: lhs{...} */
     N_ORDERBY,  /* raw: lhs^(...) */
+    N_END,      /* raw: the end of the expression used as an operand (S0207) */
 };
 
 enum jsonata__op {
@@ -301,6 +303,7 @@ struct jsonata__ctx {
     pcre2_match_data *md;
     struct ef_val *input;      /* the top-level input when it is an array (outer wrapper) */
     uint64_t rng;              /* $random / $shuffle state */
+    uintptr_t stack_limit;     /* lowest stack address evaluation may reach (0: unknown) */
     struct ef_jsonata **evals; /* expressions compiled by $eval, freed at the end */
     int nevals;
 };
@@ -371,8 +374,8 @@ int jsonata__utf8_put(uint32_t cp, char *out);
 /* Signature validation: checks args against sig, using focus for `-`.
  * On success *vargs gets a new malloc'ed list of owned values. */
 int jsonata__sig_validate(struct jsonata__ctx *c, const struct jsonata__sig *sig, struct jv *args,
-                          int nargs, struct ef_val *focus, struct jv **vargs, int *nvargs, int pos,
-                          const char *fname);
+                          int nargs, struct ef_val *focus, struct jv *stack, int nstack,
+                          struct jv **vargs, int *nvargs, int pos, const char *fname);
 
 /* Regex (regex.c). */
 pcre2_code *jsonata__regex_compile(const char *pat, size_t len, const char *flags,
@@ -384,7 +387,7 @@ int jsonata__regex_exec(struct jsonata__ctx *c, const pcre2_code *re, const char
 /* The regex of a regex function value, or NULL. */
 const pcre2_code *jsonata__regex_of(const struct ef_val *fn);
 /* Builds the value of a regex literal (a function value). */
-struct ef_val *jsonata__regex_fn(const struct jsonata__node *n);
+struct ef_val *jsonata__regex_fn(struct jsonata__ctx *c, const struct jsonata__node *n);
 /* $match-style result object for one match. */
 struct ef_val *jsonata__match_obj(const char *s, size_t *ov, uint32_t ovn);
 

@@ -19,6 +19,7 @@ struct parser {
     struct jsonata__errinfo *err;
     int label;
     int nslots;
+    int depth; /* nesting of expression(), bounded so the C stack is safe */
     struct jsonata__slot **ancestry;
     int cancestry;
 };
@@ -222,6 +223,7 @@ static int advance(struct parser *p, const char *id, bool infix)
 }
 
 static struct jsonata__node *expression(struct parser *p, int rbp);
+static struct jsonata__node *expression_inner(struct parser *p, int rbp);
 
 static int binop_of(const char *s)
 {
@@ -271,7 +273,7 @@ static struct jsonata__node *nud(struct parser *p, struct jsonata__token *t)
 {
     struct jsonata__node *n;
     switch (t->type) {
-    case TK_END: perr(p, "S0207", t->pos, NULL, 0); return NULL;
+    case TK_END: return nnew(p, N_END, t->pos); /* S0207 when processed */
     case TK_NAME:
         n = nnew(p, N_NAME, t->pos);
         if (n) {
@@ -692,7 +694,23 @@ static struct jsonata__node *led(struct parser *p, struct jsonata__token *t,
     return n;
 }
 
+#define MAX_NESTING 400
+
 static struct jsonata__node *expression(struct parser *p, int rbp)
+{
+    if (p->depth >= MAX_NESTING) {
+        perr(p, "U1001", p->tok.pos, NULL, 0);
+        snprintf(p->err->text, sizeof(p->err->text),
+                 "Stack overflow error: the expression is nested too deeply");
+        return NULL;
+    }
+    p->depth++;
+    struct jsonata__node *r = expression_inner(p, rbp);
+    p->depth--;
+    return r;
+}
+
+static struct jsonata__node *expression_inner(struct parser *p, int rbp)
 {
     struct jsonata__token t = p->tok;
     if (advance(p, NULL, true) < 0) {
@@ -1249,6 +1267,7 @@ static struct jsonata__node *process(struct parser *p, struct jsonata__node *x)
         res = x;
         res->builtin = jsonata__builtin_find(x->str, x->slen);
         break;
+    case N_END: perr(p, "S0207", x->pos, "(end)", 5); return NULL;
     default: res = x; break;
     }
     if (res && x->keep_array) {

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "js.h"
 
 /* Compiles a regex literal; NULL with err (S0301-like) on failure. */
 pcre2_code *jsonata__regex_compile(const char *pat, size_t len, const char *flags,
@@ -34,7 +35,7 @@ pcre2_code *jsonata__regex_compile(const char *pat, size_t len, const char *flag
         snprintf(err->text, sizeof(err->text), "%s", (char *)buf);
         return NULL;
     }
-    pcre2_jit_compile(re, PCRE2_JIT_COMPLETE);
+    js__regex_jit(re);
     return re;
 }
 
@@ -89,11 +90,12 @@ const pcre2_code *jsonata__regex_of(const struct ef_val *fn)
         return NULL;
     }
     struct jsonata__fn *f = ef_val_handle_ptr(fn, &ef_jsonata_function_type);
-    return f && f->kind == FN_REGEX ? f->node->re : NULL;
+    return f && f->kind == FN_REGEX && f->node ? f->node->re : NULL;
 }
 
-/* A function value for a regex literal node. */
-struct ef_val *jsonata__regex_fn(const struct jsonata__node *n)
+/* A function value for a regex literal node, registered with c so that it
+ * is detached from the expression when the evaluation ends. */
+struct ef_val *jsonata__regex_fn(struct jsonata__ctx *c, const struct jsonata__node *n)
 {
     struct jsonata__fn *f = calloc(1, sizeof(*f));
     if (!f) {
@@ -101,6 +103,12 @@ struct ef_val *jsonata__regex_fn(const struct jsonata__node *n)
     }
     f->kind = FN_REGEX;
     f->node = n;
+    f->ctx = c;
+    f->next = c->fns;
+    if (c->fns) {
+        c->fns->prev = f;
+    }
+    c->fns = f;
     struct ef_val *v = ef_val_handle(f, &ef_jsonata_function_type);
     if (!v) {
         free(f);

@@ -109,6 +109,7 @@ int jsonata__sig_parse(const char *text, struct jsonata__sig *sig, struct jsonat
                 int end = closing(text, pos, '<', '>');
                 snprintf(prev->subtype, sizeof(prev->subtype), "%.*s", end - pos - 1,
                          text + pos + 1);
+                prev->has_sub = true;
                 pos = end;
             } else {
                 char t[2] = {prev ? prev->type : '?', 0};
@@ -196,8 +197,8 @@ static const char *array_type_name(char t)
 
 /* Validates args against sig; *vargs gets a new array of owned values. */
 int jsonata__sig_validate(struct jsonata__ctx *c, const struct jsonata__sig *sig, struct jv *args,
-                          int nargs, struct ef_val *focus, struct jv **vargs, int *nvargs, int pos,
-                          const char *fname)
+                          int nargs, struct ef_val *focus, struct jv *stack, int nstack,
+                          struct jv **vargs, int *nvargs, int pos, const char *fname)
 {
     char syms[64];
     if (nargs > 60) {
@@ -229,7 +230,13 @@ int jsonata__sig_validate(struct jsonata__ctx *c, const struct jsonata__sig *sig
         return fail(c, "T0410", pos, fname, good + 1, good < nargs ? args[good].v : NULL);
     }
     int cap = nargs + sig->n + 1;
-    struct jv *out = calloc((size_t)cap, sizeof(*out));
+    struct jv *out;
+    if (cap <= nstack) {
+        out = stack;
+        memset(out, 0, sizeof(*out) * (size_t)cap);
+    } else {
+        out = calloc((size_t)cap, sizeof(*out));
+    }
     if (!out) {
         return jsonata__error(c, "D1001", pos, NULL);
     }
@@ -248,7 +255,9 @@ int jsonata__sig_validate(struct jsonata__ctx *c, const struct jsonata__sig *sig
                     for (int k = 0; k < no; k++) {
                         jv_drop(&out[k]);
                     }
-                    free(out);
+                    if (out != stack) {
+                        free(out);
+                    }
                     return fail(c, "T0411", pos, fname, ai + 1, focus);
                 }
             } else {
@@ -269,8 +278,8 @@ int jsonata__sig_validate(struct jsonata__ctx *c, const struct jsonata__sig *sig
                     out[no].v = NULL;
                 } else {
                     bool ok = true;
-                    if (p->subtype[0]) {
-                        if (single != 'a' && single != p->subtype[0]) {
+                    if (p->has_sub) {
+                        if (single != 'a' && (strlen(p->subtype) != 1 || single != p->subtype[0])) {
                             ok = false;
                         } else if (single == 'a' && ef_val_arr_len(arg) > 0) {
                             char it = symbol_of(ef_val_arr_at(arg, 0));
@@ -291,7 +300,9 @@ int jsonata__sig_validate(struct jsonata__ctx *c, const struct jsonata__sig *sig
                         for (int q = 0; q < no; q++) {
                             jv_drop(&out[q]);
                         }
-                        free(out);
+                        if (out != stack) {
+                            free(out);
+                        }
                         fail(c, "T0412", pos, fname, ai + 1, arg);
                         snprintf(c->err.type, sizeof(c->err.type), "%s",
                                  array_type_name(p->subtype[0]));
