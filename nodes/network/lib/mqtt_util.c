@@ -1,0 +1,275 @@
+/*
+ * mqtt_util.c - topic rules, UTF-8 and base64 helpers and payload encoding
+ * for the MQTT nodes (see mqtt_util.h). Each follows the JavaScript it
+ * replaces in Node-RED 4.1.15 (10-mqtt.js, is-utf8, Node's Buffer).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "mqtt_util.h"
+
+/* One level of a subscription filter: "+", "#" (last only) or no wildcard. */
+static bool valid_level(const char *s, size_t n, bool last)
+{
+    if (n == 1 && (s[0] == '+' || (last && s[0] == '#'))) {
+        return true;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '+' || s[i] == '#') {
+            return false;
+        }
+    }
+    return true;
+}
+
+bool mqtt_util__valid_sub_topic(const char *topic)
+{
+    if (!strcmp(topic, "#")) {
+        return true;
+    }
+    const char *p = topic;
+    for (;;) {
+        const char *slash = strchr(p, '/');
+        size_t n = slash ? (size_t)(slash - p) : strlen(p);
+        /* The regex allows "#" as the last level only when it follows a "/". */
+        if (!valid_level(p, n, !slash && p != topic)) {
+            return false;
+        }
+        if (!slash) {
+            return true;
+        }
+        p = slash + 1;
+    }
+}
+
+bool mqtt_util__valid_pub_topic(const char *topic, size_t len)
+{
+    if (len == 0) {
+        return false;
+    }
+    for (size_t i = 0; i < len; i++) {
+        switch (topic[i]) {
+        case '+':
+        case '#':
+        case '\b':
+        case '\f':
+        case '\n':
+        case '\r':
+        case '\t':
+        case '\v':
+        case '\0': return false;
+        default: break;
+        }
+    }
+    return true;
+}
+
+bool mqtt_util__match_topic(const char *f, const char *t, size_t tn)
+{
+    if (!strcmp(f, "#")) {
+        return true;
+    }
+    if (!strncmp(f, "$share/", 7)) {
+        const char *g = f + 7;
+        size_t gl = strcspn(g, "#+/");
+        if (gl > 0 && g[gl] == '/') {
+            f = g + gl + 1;
+            if (!strcmp(f, "#")) {
+                return true;
+            }
+        }
+    }
+    size_t ti = 0;
+    for (size_t fi = 0; f[fi];) {
+        if (f[fi] == '/' && f[fi + 1] == '#' && f[fi + 2] == '\0') {
+            /* "(/.*)?" */
+            return ti == tn || t[ti] == '/';
+        }
+        if (f[fi] == '+') {
+            size_t start = ti;
+            while (ti < tn && t[ti] != '/') {
+                ti++;
+            }
+            if (ti == start) {
+                return false; /* "[^/]+" needs one character */
+            }
+            fi++;
+            continue;
+        }
+        if (ti >= tn || t[ti] != f[fi]) {
+            return false;
+        }
+        ti++;
+        fi++;
+    }
+    return ti == tn;
+}
+
+bool mqtt_util__is_utf8(const uint8_t *b, size_t n)
+{
+    size_t i = 0;
+#define AT(k) (i + (k) < n ? b[i + (k)] : 0)
+#define CONT(k) (AT(k) >= 0x80 && AT(k) <= 0xBF)
+    while (i < n) {
+        uint8_t c = b[i];
+        if (c == 0x09 || c == 0x0A || c == 0x0D || (c >= 0x20 && c <= 0x7E)) {
+            i += 1;
+            continue;
+        }
+        if (c >= 0xC2 && c <= 0xDF && CONT(1)) {
+            i += 2;
+            continue;
+        }
+        if ((c == 0xE0 && AT(1) >= 0xA0 && AT(1) <= 0xBF && CONT(2)) ||
+            (((c >= 0xE1 && c <= 0xEC) || c == 0xEE || c == 0xEF) && CONT(1) && CONT(2)) ||
+            (c == 0xED && AT(1) >= 0x80 && AT(1) <= 0x9F && CONT(2))) {
+            i += 3;
+            continue;
+        }
+        if ((c == 0xF0 && AT(1) >= 0x90 && AT(1) <= 0xBF && CONT(2) && CONT(3)) ||
+            (c >= 0xF1 && c <= 0xF3 && CONT(1) && CONT(2) && CONT(3)) ||
+            (c == 0xF4 && AT(1) >= 0x80 && AT(1) <= 0x8F && CONT(2) && CONT(3))) {
+            i += 4;
+            continue;
+        }
+        return false;
+    }
+#undef CONT
+#undef AT
+    return true;
+}
+
+struct ef_val *mqtt_util__utf8_decode(const uint8_t *p, size_t n)
+{
+    /* Worst case: every byte becomes U+FFFD (3 bytes). */
+    char *out = malloc(n * 3 + 1);
+    if (!out) {
+        return NULL;
+    }
+    size_t o = 0, i = 0;
+    while (i < n) {
+        uint8_t c = p[i];
+        if (c < 0x80) {
+            out[o++] = (char)c;
+            i++;
+            continue;
+        }
+        /* WHATWG decoder: the maximal valid prefix of a sequence is replaced once. */
+        size_t need = 0;
+        uint8_t lo = 0x80, hi = 0xBF;
+        if (c >= 0xC2 && c <= 0xDF) {
+            need = 1;
+        } else if (c >= 0xE0 && c <= 0xEF) {
+            need = 2;
+            lo = c == 0xE0 ? 0xA0 : 0x80;
+            hi = c == 0xED ? 0x9F : 0xBF;
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            need = 3;
+            lo = c == 0xF0 ? 0x90 : 0x80;
+            hi = c == 0xF4 ? 0x8F : 0xBF;
+        }
+        size_t k = 1;
+        bool ok = need > 0;
+        for (; ok && k <= need; k++) {
+            if (i + k >= n) {
+                ok = false;
+                break;
+            }
+            uint8_t d = p[i + k];
+            uint8_t l = k == 1 ? lo : 0x80, h = k == 1 ? hi : 0xBF;
+            if (d < l || d > h) {
+                ok = false;
+                break;
+            }
+        }
+        if (ok) {
+            memcpy(out + o, p + i, need + 1);
+            o += need + 1;
+            i += need + 1;
+        } else {
+            out[o++] = (char)0xEF;
+            out[o++] = (char)0xBF;
+            out[o++] = (char)0xBD;
+            i += need ? k : 1;
+        }
+    }
+    out[o] = '\0';
+    return ef_val_str_take(out, o);
+}
+
+struct ef_val *mqtt_util__base64(const uint8_t *p, size_t n)
+{
+    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t olen = (n + 2) / 3 * 4;
+    char *out = malloc(olen + 1);
+    if (!out) {
+        return NULL;
+    }
+    size_t o = 0;
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)p[i] << 16;
+        if (i + 1 < n) {
+            v |= (uint32_t)p[i + 1] << 8;
+        }
+        if (i + 2 < n) {
+            v |= p[i + 2];
+        }
+        out[o++] = tab[(v >> 18) & 63];
+        out[o++] = tab[(v >> 12) & 63];
+        out[o++] = i + 1 < n ? tab[(v >> 6) & 63] : '=';
+        out[o++] = i + 2 < n ? tab[v & 63] : '=';
+    }
+    out[o] = '\0';
+    return ef_val_str_take(out, o);
+}
+
+uint8_t *mqtt_util__encode_payload(const struct ef_val *v, size_t *len)
+{
+    char num[32];
+    const void *src = "";
+    size_t n = 0;
+    char *json = NULL;
+    switch (ef_val_type(v)) {
+    case EF_BUF:
+        src = ef_val_buf_data(v);
+        n = ef_val_buf_len(v);
+        break;
+    case EF_STR:
+        src = ef_val_str_get(v);
+        n = ef_val_str_len(v);
+        break;
+    case EF_NUM:
+        n = ef_num_format(ef_val_num_get(v), num);
+        src = num;
+        break;
+    case EF_BOOL:
+        src = ef_val_bool_get(v) ? "true" : "false";
+        n = strlen(src);
+        break;
+    case EF_ARR:
+    case EF_OBJ:
+    case EF_HANDLE:
+        json = ef_json_print(v, 0, &n);
+        if (!json) {
+            return NULL;
+        }
+        src = json;
+        break;
+    default: break; /* null, absent: "" */
+    }
+    uint8_t *out = malloc(n ? n : 1);
+    if (out && n) {
+        memcpy(out, src, n);
+    }
+    free(json);
+    *len = n;
+    return out;
+}
+
+char *mqtt_util__user_prop_string(const struct ef_val *v)
+{
+    if (ef_val_type(v) == EF_STR) {
+        return strdup(ef_val_str_get(v));
+    }
+    return ef_json_print(v, 0, NULL);
+}

@@ -1,0 +1,43 @@
+/*
+ * mqtt_util.h - pure helpers shared by the MQTT nodes: topic validation and
+ * matching as Node-RED 4.1's 10-mqtt.js does them, UTF-8 checks and decoding
+ * as the is-utf8 module and Node's Buffer.toString('utf8') do them, base64,
+ * the payload encoding of mqtt out and the payload decoding (`datatype`) of
+ * mqtt in.
+ */
+#ifndef EF_NODES_MQTT_UTIL_H
+#define EF_NODES_MQTT_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <edgeflow/val.h>
+
+/* Node-RED's isValidSubscriptionTopic (the empty string passes, as there). */
+bool mqtt_util__valid_sub_topic(const char *topic);
+/* Node-RED's isValidPublishTopic: not empty, no + # or control characters. */
+bool mqtt_util__valid_pub_topic(const char *topic, size_t len);
+/*
+ * Node-RED's matchTopic(filter, topic): "#" matches everything, "+" one or
+ * more characters of a level, a trailing "/#" the parent level too, and a
+ * "$share/<group>/" prefix is ignored.
+ */
+bool mqtt_util__match_topic(const char *filter, const char *topic, size_t topic_len);
+/* The is-utf8 module's test (which also refuses ASCII control characters). */
+bool mqtt_util__is_utf8(const uint8_t *p, size_t n);
+/* Buffer.toString('utf8'): invalid sequences become U+FFFD. New string value. */
+struct ef_val *mqtt_util__utf8_decode(const uint8_t *p, size_t n);
+/* Buffer.toString('base64'). New string value. */
+struct ef_val *mqtt_util__base64(const uint8_t *p, size_t n);
+/*
+ * The bytes Node-RED publishes for a payload: Buffers as they are, null or
+ * absent as "", objects and arrays as JSON, other values as String(v).
+ * Returns a malloc'ed block (never NULL on success, even for 0 bytes) and
+ * its length, or NULL on OOM.
+ */
+uint8_t *mqtt_util__encode_payload(const struct ef_val *payload, size_t *len);
+/* A value as the string JavaScript's String(v) / JSON.stringify gives for user properties. */
+char *mqtt_util__user_prop_string(const struct ef_val *v);
+
+#endif
