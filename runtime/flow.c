@@ -521,7 +521,10 @@ static struct ef_node *node_create(struct build *b, const struct ef_val *e, cons
     }
     const struct ef_val *name = ef_val_obj_get(n->config, "name");
     /* As Node-RED's `if (n.name) this.name = n.name`: an empty name is no name. */
-    n->name = ef_val_type(name) == EF_STR && ef_val_str_len(name) ? ef_val_str_get(name) : NULL;
+    /* Node-RED keeps a name only if it is non-empty, unless the node copies n.name itself. */
+    bool named = ef_val_type(name) == EF_STR &&
+                 (ef_val_str_len(name) || (type->flags & EF_TYPE_NAME_ALWAYS));
+    n->name = named ? ef_val_str_get(name) : NULL;
     return n;
 oom:
     problems__add(b->probs, "node %s: out of memory", id);

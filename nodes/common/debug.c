@@ -259,6 +259,7 @@ const struct ef_node_type ef_type_debug = {
     .inputs = 1,
     .outputs = 0,
     .props = debug_props,
+    .flags = EF_TYPE_NAME_ALWAYS,
     .priv_size = sizeof(struct debug),
     .cb_init = cb_debug_init,
     .cb_input = cb_debug_input,

@@ -135,6 +135,7 @@ const struct ef_node_type lua_node_type = {
     .inputs = 1,
     .outputs = EF_OUTPUTS_FROM_CONFIG,
     .props = lua_props,
+    .flags = EF_TYPE_NAME_ALWAYS,
     .priv_size = sizeof(struct lua_fn),
     .cb_init = cb_lua_init,
     .cb_start = cb_lua_start,

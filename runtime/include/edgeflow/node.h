@@ -64,8 +64,10 @@ enum { EF_INPUT_DONE = 0, EF_INPUT_ASYNC = 1 };
 
 /* Flags for struct ef_node_type.flags. */
 enum {
-    EF_TYPE_CONFIG = 1,    /* a config node (no wires, shared by others) */
-    EF_TYPE_OPEN_PROPS = 2 /* do not warn about keys missing from the table */
+    EF_TYPE_CONFIG = 1,     /* a config node (no wires, shared by others) */
+    EF_TYPE_OPEN_PROPS = 2, /* do not warn about keys missing from the table */
+    EF_TYPE_NAME_ALWAYS = 4 /* an empty "name" still counts as a name (reported as ""), as
+                               for Node-RED nodes that copy n.name (debug, function, ...) */
 };
 
 struct ef_node_type {
