@@ -7,15 +7,16 @@
 # each runtime it measures: start-up (exec to first message through the flow),
 # idle RSS, a 100k-message QoS 0 flood (messages/s, CPU us per message, peak
 # RSS), and p50/p99 latency at 1k and 10k messages/s. The ceiling is a minimal C
-# relay (bench/mqtt/loadgen.c --relay) in place of the runtime. The Lua
-# "function" flow is left out until the Lua node exists.
+# relay (bench/mqtt/loadgen.c --relay) in place of the runtime. function:
+# mqtt in -> json -> the same arithmetic in a Lua node (edgeflow) or a
+# function node (Node-RED) -> mqtt out.
 #
-#   bench/mqtt.sh [EDGEFLOW_BINARY]     (default build-mqtt/edgeflow; env N=100000)
+#   bench/mqtt.sh [EDGEFLOW_BINARY]     (default $EDGEFLOW, else build/edgeflow; env N=100000)
 # Results: a markdown table on stdout and build-bench/mqtt/results.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-EF=${1:-$ROOT/build-mqtt/edgeflow}
+EF=${1:-${EDGEFLOW:-$ROOT/build/edgeflow}}
 N=${N:-100000}
 OUT=$ROOT/build-bench/mqtt
 mkdir -p "$OUT"
@@ -74,6 +75,17 @@ for i in range(10):
                         ["c%d" % (i + 1)] if i < 9 else ["out"]))
 chain.append(mout("out", "bench/out/a"))
 flows["chain10"] = base() + chain
+# function: the same arithmetic in a Lua node (edgeflow) and a function node (Node-RED).
+def fn(node):
+    return base() + [min_("in", ["json"]),
+        {"id": "json", "type": "json", "z": "t1", "name": "", "property": "payload", "action": "",
+         "pretty": False, "x": 200, "y": 100, "wires": [["fn"]]},
+        dict(node, id="fn", z="t1", name="", outputs=1, x=300, y=100, wires=[["out"]]),
+        mout("out", "bench/out/a")]
+flows["function-ef"] = fn({"type": "lua",
+    "func": "msg.payload.r = msg.payload.value * 3 + 1\nmsg.payload.s = msg.payload.value / 2 - 7\nreturn msg"})
+flows["function-nr"] = fn({"type": "function", "noerr": 0, "initialize": "", "finalize": "", "libs": [],
+    "func": "msg.payload.r = msg.payload.value * 3 + 1;\nmsg.payload.s = msg.payload.value / 2 - 7;\nreturn msg;"})
 for k, v in flows.items():
     json.dump(v, open("%s/%s.json" % (out, k), "w"))
 PY
@@ -114,13 +126,15 @@ print(json.dumps({"runtime": name, "flow": flow, "startup_ms": None if st == "nu
 PY
 }
 
-for flow in passthrough pipeline chain10; do
-    run_one edgeflow $flow "$EF" run "$OUT/$flow.json" --port 0 --log-level warn
+for flow in passthrough pipeline chain10 function; do
+    eff=$flow nrf=$flow
+    [ "$flow" = function ] && eff=function-ef nrf=function-nr
+    run_one edgeflow $flow "$EF" run "$OUT/$eff.json" --port 0 --log-level warn
     if command -v node >/dev/null && [ -f tools/node_modules/node-red/red.js ]; then
         NRDIR=$(mktemp -d)
         BENCH_NR_PORT=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])') \
             run_one node-red $flow node tools/node_modules/node-red/red.js --settings bench/settings.js \
-            --userDir "$NRDIR" "$OUT/$flow.json"
+            --userDir "$NRDIR" "$OUT/$nrf.json"
         rm -rf "$NRDIR"
     fi
 done
