@@ -13,7 +13,8 @@
 #      writes build-bench/bench-results.{md,json}.
 # Benchmarks report; they never fail: if edgeflow does not build, Node-RED is
 # still measured and the edgeflow column says n/a. Exit status is always 0.
-# Extra arguments go to bench.js (e.g. --only chain,idle --reps 3).
+# Extra arguments go to bench.js (e.g. --only chain,idle --reps 3). Then the
+# Lua, sequence, MQTT and editor benchmarks run (BENCH_CORE_ONLY=1 skips them).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -38,4 +39,13 @@ fi
 node "$ROOT/bench/bench.js" "${EF_ARGS[@]}" --ef-build "Release, -O2" \
     --md "$OUT/bench-results.md" --json "$OUT/bench-results.json" "$@" ||
     echo "bench: bench.js failed" >&2
+
+# The benchmarks of the other parts, on the same Release binary (BENCH_CORE_ONLY=1 skips them).
+if [ -z "${BENCH_CORE_ONLY:-}" ] && [ -x "$OUT/edgeflow" ]; then
+    for b in lua sequence mqtt editor; do
+        echo
+        echo "## bench/$b.sh"
+        EDGEFLOW="$OUT/edgeflow" bash "$ROOT/bench/$b.sh" || echo "bench: $b.sh failed" >&2
+    done
+fi
 exit 0
