@@ -124,8 +124,10 @@ int main(int argc, char **argv)
     }
     DIR *d = opendir(argv[1]);
     if (!d) {
-        fprintf(stderr, "cannot open %s\n", argv[1]);
-        return 2;
+        /* ctest reports exit 77 as skipped (SKIP_RETURN_CODE): no suite, nothing to measure. */
+        fprintf(stderr, "Mustache spec suite not found at %s: skipped\n", argv[1]);
+        free(known);
+        return 77;
     }
     char *files[256];
     size_t nfiles = 0;
