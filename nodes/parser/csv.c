@@ -21,44 +21,16 @@
 
 #include "../sequence/lib/seq.h"
 #include "js.h"
+#include "strbuf.h"
 
-/* ---- a growable string ---- */
+/* ---- a growable string (runtime/strbuf.h) ---- */
 
-struct sbuf {
-    char *p;
-    size_t n, cap;
-};
-
-static void sb_addn(struct sbuf *b, const char *s, size_t l)
+static void sb_addc(struct strbuf *b, char c)
 {
-    if (b->n + l + 1 > b->cap) {
-        size_t c = b->cap ? b->cap : 64;
-        while (c < b->n + l + 1) {
-            c *= 2;
-        }
-        char *t = realloc(b->p, c);
-        if (!t) {
-            return;
-        }
-        b->p = t;
-        b->cap = c;
-    }
-    memcpy(b->p + b->n, s, l);
-    b->n += l;
-    b->p[b->n] = 0;
+    strbuf__add(b, &c, 1);
 }
 
-static void sb_add(struct sbuf *b, const char *s)
-{
-    sb_addn(b, s, strlen(s));
-}
-
-static void sb_addc(struct sbuf *b, char c)
-{
-    sb_addn(b, &c, 1);
-}
-
-static struct ef_val *sb_val(struct sbuf *b)
+static struct ef_val *sb_val(struct strbuf *b)
 {
     struct ef_val *v = ef_val_strn(b->p ? b->p : "", b->n);
     free(b->p);
@@ -154,7 +126,7 @@ static int csv_parse(const char *in, size_t len, size_t cursor, int sep, bool st
 {
     const char quote = '"';
     struct ef_val *rows = ef_val_arr(), *row = ef_val_arr();
-    struct sbuf cell = {0};
+    struct strbuf cell = {0};
     bool new_cell = true, in_quote = false, closed = false, have_cell = false;
     r->err[0] = 0;
 #define FINISH_CELL()                                                                              \
@@ -268,7 +240,7 @@ fail:
 }
 
 /* quoteCell(): quotes when the cell holds one of the quoteables. */
-static void quote_cell(struct sbuf *b, const char *s, size_t l, const char *sep, bool strict_q)
+static void quote_cell(struct strbuf *b, const char *s, size_t l, const char *sep, bool strict_q)
 {
     bool q = false;
     bool dq = memchr(s, '"', l) != NULL;
@@ -296,9 +268,9 @@ static void quote_cell(struct sbuf *b, const char *s, size_t l, const char *sep,
 /* parse(...).header: non-empty headers quoted for commas, joined by ",". */
 static struct ef_val *header_string(const struct ef_val *headers)
 {
-    struct sbuf b = {0};
+    struct strbuf b = {0};
     bool any = false;
-    sb_add(&b, "");
+    strbuf__adds(&b, "");
     for (size_t i = 0; i < ef_val_arr_len(headers); i++) {
         const struct ef_val *h = ef_val_arr_at(headers, i);
         if (!ef_val_truthy(h)) {
@@ -443,7 +415,7 @@ static int rfc_to_csv(struct ef_node *n, struct csv *c, struct ef_msg *msg, char
             c->template = blank_template();
         }
     }
-    struct sbuf out = {0};
+    struct strbuf out = {0};
     bool first_line = true;
     const struct ef_val *columns = ef_val_obj_get(root, "columns");
     bool send_headers = !strcmp(c->hdrout, "all") || !strcmp(c->hdrout, "once");
@@ -470,7 +442,7 @@ static int rfc_to_csv(struct ef_node *n, struct csv *c, struct ef_msg *msg, char
         }
         for (size_t i = 0; i < ef_val_arr_len(c->template); i++) {
             if (i) {
-                sb_add(&out, c->sep);
+                strbuf__adds(&out, c->sep);
             }
             const struct ef_val *h = ef_val_arr_at(c->template, i);
             size_t l = 0;
@@ -486,7 +458,7 @@ static int rfc_to_csv(struct ef_node *n, struct csv *c, struct ef_msg *msg, char
     for (size_t s = 0; s < ef_val_arr_len(input); s++) {
         const struct ef_val *row = ef_val_arr_at(input, s);
         if (!first_line) {
-            sb_add(&out, c->ret);
+            strbuf__adds(&out, c->ret);
         }
         first_line = false;
         if (arr_of_arrs) {
@@ -494,7 +466,7 @@ static int rfc_to_csv(struct ef_node *n, struct csv *c, struct ef_msg *msg, char
             size_t len = ht ? ef_val_arr_len(c->template) : ef_val_arr_len(row);
             for (size_t t = 0; t < len; t++) {
                 if (t) {
-                    sb_add(&out, c->sep);
+                    strbuf__adds(&out, c->sep);
                 }
                 if (ht && !ef_val_truthy(ef_val_arr_at(c->template, t))) {
                     continue;
@@ -534,7 +506,7 @@ static int rfc_to_csv(struct ef_node *n, struct csv *c, struct ef_msg *msg, char
                     continue;
                 }
                 if (any) {
-                    sb_add(&out, c->sep);
+                    strbuf__adds(&out, c->sep);
                 }
                 size_t l;
                 char *cs = js__to_string(cell, &l);
@@ -545,7 +517,7 @@ static int rfc_to_csv(struct ef_node *n, struct csv *c, struct ef_msg *msg, char
         } else {
             for (size_t t = 0; t < ef_val_arr_len(c->template); t++) {
                 if (t) {
-                    sb_add(&out, c->sep);
+                    strbuf__adds(&out, c->sep);
                 }
                 const struct ef_val *h = ef_val_arr_at(c->template, t);
                 if (!ef_val_truthy(h)) {
@@ -559,7 +531,7 @@ static int rfc_to_csv(struct ef_node *n, struct csv *c, struct ef_msg *msg, char
             }
         }
     }
-    sb_add(&out, c->ret);
+    strbuf__adds(&out, c->ret);
     ef_val_unref(input);
     struct ef_val *r = ef_msg_mut(msg);
     if (!r) {
@@ -851,8 +823,8 @@ static struct ef_val *legacy_clean(struct csv *c, const char *col, const char *s
     /* x.replace(/"/g,'').trim() */
     for (size_t i = 0; i < ef_val_arr_len(out); i++) {
         const char *s = ef_val_str_get(ef_val_arr_at(out, i));
-        struct sbuf t = {0};
-        sb_add(&t, "");
+        struct strbuf t = {0};
+        strbuf__adds(&t, "");
         for (; *s; s++) {
             if (*s != '"') {
                 sb_addc(&t, *s);
@@ -874,8 +846,8 @@ static struct ef_val *legacy_clean(struct csv *c, const char *col, const char *s
 
 static struct ef_val *columns_legacy(const struct ef_val *t, bool filter)
 {
-    struct sbuf b = {0};
-    sb_add(&b, "");
+    struct strbuf b = {0};
+    strbuf__adds(&b, "");
     bool any = false;
     for (size_t i = 0; i < ef_val_arr_len(t); i++) {
         const struct ef_val *h = ef_val_arr_at(t, i);
@@ -892,7 +864,7 @@ static struct ef_val *columns_legacy(const struct ef_val *t, bool filter)
         if (q) {
             sb_addc(&b, '"');
         }
-        sb_addn(&b, s ? s : "", s ? l : 0);
+        strbuf__add(&b, s ? s : "", s ? l : 0);
         if (q) {
             sb_addc(&b, '"');
         }
@@ -903,7 +875,7 @@ static struct ef_val *columns_legacy(const struct ef_val *t, bool filter)
 }
 
 /* The legacy cell quoting of object -> CSV. */
-static void legacy_quote(struct sbuf *b, const char *s, size_t l, const char *sep, bool nl)
+static void legacy_quote(struct strbuf *b, const char *s, size_t l, const char *sep, bool nl)
 {
     if (memchr(s, '"', l)) {
         sb_addc(b, '"');
@@ -916,10 +888,10 @@ static void legacy_quote(struct sbuf *b, const char *s, size_t l, const char *se
         sb_addc(b, '"');
     } else if ((*sep && memmem(s, l, sep, strlen(sep))) || (nl && memchr(s, '\n', l))) {
         sb_addc(b, '"');
-        sb_addn(b, s, l);
+        strbuf__add(b, s, l);
         sb_addc(b, '"');
     } else {
-        sb_addn(b, s, l);
+        strbuf__add(b, s, l);
     }
 }
 
@@ -940,8 +912,8 @@ static int legacy_to_csv(struct ef_node *n, struct csv *c, struct ef_msg *msg, c
         payload = w;
     }
     const struct ef_val *columns = ef_val_obj_get(root, "columns");
-    struct sbuf out = {0};
-    sb_add(&out, "");
+    struct strbuf out = {0};
+    strbuf__adds(&out, "");
     size_t lines = 0;
     if (strcmp(c->hdrout, "none") != 0 && !c->hdr_sent) {
         if (!has_template(c->template)) {
@@ -957,14 +929,14 @@ static int legacy_to_csv(struct ef_node *n, struct csv *c, struct ef_msg *msg, c
         }
         for (size_t i = 0; i < ef_val_arr_len(c->template); i++) {
             if (i) {
-                sb_add(&out, c->sep);
+                strbuf__adds(&out, c->sep);
             }
             const char *h = ef_val_str_get(ef_val_arr_at(c->template, i));
             bool q = *c->sep && strstr(h, c->sep);
             if (q) {
                 sb_addc(&out, '"');
             }
-            sb_add(&out, h);
+            strbuf__adds(&out, h);
             if (q) {
                 sb_addc(&out, '"');
             }
@@ -978,7 +950,7 @@ static int legacy_to_csv(struct ef_node *n, struct csv *c, struct ef_msg *msg, c
         const struct ef_val *row = ef_val_arr_at(payload, s);
         enum ef_type rt = ef_val_type(row);
         if (lines++) {
-            sb_add(&out, c->ret);
+            strbuf__adds(&out, c->ret);
         }
         if (rt == EF_ARR || (rt != EF_OBJ && rt != EF_NULL && rt != EF_BUF)) {
             if (rt != EF_ARR) {
@@ -988,7 +960,7 @@ static int legacy_to_csv(struct ef_node *n, struct csv *c, struct ef_msg *msg, c
             }
             for (size_t t = 0; t < ef_val_arr_len(row); t++) {
                 if (t) {
-                    sb_add(&out, c->sep);
+                    strbuf__adds(&out, c->sep);
                 }
                 const struct ef_val *cell = ef_val_arr_at(row, t);
                 if (ef_val_type(cell) == EF_NULL) {
@@ -1028,7 +1000,7 @@ static int legacy_to_csv(struct ef_node *n, struct csv *c, struct ef_msg *msg, c
                     continue;
                 }
                 if (any) {
-                    sb_add(&out, c->sep);
+                    strbuf__adds(&out, c->sep);
                 }
                 size_t l;
                 char *cs = js__to_string(cell, &l);
@@ -1038,10 +1010,10 @@ static int legacy_to_csv(struct ef_node *n, struct csv *c, struct ef_msg *msg, c
                 } else if ((cs && *c->sep && memmem(cs, l, c->sep, strlen(c->sep))) ||
                            memchr(k, '\n', kl)) {
                     sb_addc(&out, '"');
-                    sb_addn(&out, cs ? cs : "", cs ? l : 0);
+                    strbuf__add(&out, cs ? cs : "", cs ? l : 0);
                     sb_addc(&out, '"');
                 } else {
-                    sb_addn(&out, cs ? cs : "", cs ? l : 0);
+                    strbuf__add(&out, cs ? cs : "", cs ? l : 0);
                 }
                 free(cs);
                 any = true;
@@ -1049,7 +1021,7 @@ static int legacy_to_csv(struct ef_node *n, struct csv *c, struct ef_msg *msg, c
         } else {
             for (size_t t = 0; t < ef_val_arr_len(c->template); t++) {
                 if (t) {
-                    sb_add(&out, c->sep);
+                    strbuf__adds(&out, c->sep);
                 }
                 const struct ef_val *h = ef_val_arr_at(c->template, t);
                 if (!ef_val_str_len(h)) {
@@ -1063,7 +1035,7 @@ static int legacy_to_csv(struct ef_node *n, struct csv *c, struct ef_msg *msg, c
             }
         }
     }
-    sb_add(&out, c->ret);
+    strbuf__adds(&out, c->ret);
     ef_val_unref(payload);
     struct ef_val *r = ef_msg_mut(msg);
     if (!r) {
@@ -1142,13 +1114,13 @@ static int legacy_from_csv(struct ef_node *n, struct csv *c, struct ef_msg *msg,
     size_t j = 0;
     struct ef_val *k = ef_val_arr(); /* cells: strings or null */
     ef_val_arr_push_take(k, ef_val_str(""));
-    struct sbuf cur = {0}; /* k[j] while it is being built */
+    struct strbuf cur = {0}; /* k[j] while it is being built */
     bool cur_null = false;
     struct ef_val *o = ef_val_obj(), *a = ef_val_arr();
     double linecount = 0;
-    struct sbuf tmp = {0};
-    sb_add(&tmp, "");
-    sb_add(&cur, "");
+    struct strbuf tmp = {0};
+    strbuf__adds(&tmp, "");
+    strbuf__adds(&cur, "");
     const struct ef_val *parts = ef_val_obj_get(root, "parts");
     bool has_parts = parts != NULL;
     if (has_parts) {
@@ -1233,7 +1205,7 @@ static int legacy_from_csv(struct ef_node *n, struct csv *c, struct ef_msg *msg,
         } else {
             if (cur_null) {
                 cur.n = 0;
-                sb_add(&cur, "null");
+                strbuf__adds(&cur, "null");
                 cur_null = false;
             }
             sb_addc(&cur, ch);

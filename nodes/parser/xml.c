@@ -23,6 +23,7 @@
 
 #include "../sequence/lib/seq.h"
 #include "js.h"
+#include "strbuf.h"
 
 struct xmlnode {
     struct seq_prop prop;
@@ -38,37 +39,6 @@ static const struct ef_prop xml_props[] = {
     {EF_PROP_END},
 };
 
-/* ---- growable string ---- */
-
-struct xbuf {
-    char *p;
-    size_t n, cap;
-};
-
-static void xb_addn(struct xbuf *b, const char *s, size_t l)
-{
-    if (b->n + l + 1 > b->cap) {
-        size_t c = b->cap ? b->cap : 128;
-        while (c < b->n + l + 1) {
-            c *= 2;
-        }
-        char *t = realloc(b->p, c);
-        if (!t) {
-            return;
-        }
-        b->p = t;
-        b->cap = c;
-    }
-    memcpy(b->p + b->n, s, l);
-    b->n += l;
-    b->p[b->n] = 0;
-}
-
-static void xb_add(struct xbuf *b, const char *s)
-{
-    xb_addn(b, s, strlen(s));
-}
-
 /* ======================================================================
  * XML to objects (xml2js Parser)
  * ====================================================================== */
@@ -83,7 +53,7 @@ struct popts {
 struct pframe {
     struct ef_val *obj;
     char *name;
-    struct xbuf text;
+    struct strbuf text;
     bool cdata;
 };
 
@@ -160,7 +130,7 @@ static void on_start(void *ud, const xmlChar *name, const xmlChar **atts)
     memset(f, 0, sizeof(*f));
     f->obj = ef_val_obj();
     f->name = tag_name(ps->o, name);
-    xb_add(&f->text, "");
+    strbuf__adds(&f->text, "");
     /* obj[charkey] = "" comes first: the text keeps the first position */
     ef_val_obj_set_take(f->obj, ps->o->charkey, ef_val_str(""));
     if (!ps->o->ignore_attrs && atts) {
@@ -169,14 +139,14 @@ static void on_start(void *ud, const xmlChar *name, const xmlChar **atts)
             /* without entity replacement libxml2 hands a literal '&' in an
              * attribute over as "&#38;" (and only then): decode it */
             const char *raw = atts[i + 1] ? (const char *)atts[i + 1] : "";
-            struct xbuf dv = {0};
-            xb_add(&dv, "");
+            struct strbuf dv = {0};
+            strbuf__adds(&dv, "");
             for (const char *q = raw; *q;) {
                 if (!strncmp(q, "&#38;", 5)) {
-                    xb_add(&dv, "&");
+                    strbuf__adds(&dv, "&");
                     q += 5;
                 } else {
-                    xb_addn(&dv, q++, 1);
+                    strbuf__add(&dv, q++, 1);
                 }
             }
             struct ef_val *av = ef_val_str_take(dv.p, dv.n);
@@ -224,7 +194,7 @@ static void on_end(void *ud, const xmlChar *name)
     } else {
         const char *t = f.text.p;
         size_t tl = f.text.n;
-        struct xbuf nb = {0};
+        struct strbuf nb = {0};
         if (o->trim || o->normalize) {
             while (tl && isspace((unsigned char)*t)) {
                 t++;
@@ -236,17 +206,17 @@ static void on_end(void *ud, const xmlChar *name)
         }
         if (o->normalize) {
             /* replace(/\s{2,}/g, " ") then trim */
-            xb_add(&nb, "");
+            strbuf__adds(&nb, "");
             for (size_t i = 0; i < tl;) {
                 size_t k = i;
                 while (k < tl && isspace((unsigned char)t[k])) {
                     k++;
                 }
                 if (k - i >= 2) {
-                    xb_add(&nb, " ");
+                    strbuf__adds(&nb, " ");
                     i = k;
                 } else {
-                    xb_addn(&nb, t + i, 1);
+                    strbuf__add(&nb, t + i, 1);
                     i++;
                 }
             }
@@ -291,7 +261,7 @@ static void on_text(void *ud, const xmlChar *ch, int len)
     if (ps->done || !ps->depth) {
         return;
     }
-    xb_addn(&ps->st[ps->depth - 1].text, (const char *)ch, (size_t)len);
+    strbuf__add(&ps->st[ps->depth - 1].text, (const char *)ch, (size_t)len);
 }
 
 static void on_cdata(void *ud, const xmlChar *ch, int len)
@@ -371,7 +341,7 @@ struct xnode {
     int type;
     char *name;        /* element */
     char *value;       /* text (escaped) or raw */
-    struct xbuf attrs; /* rendered ` a="v"` pairs */
+    struct strbuf attrs; /* rendered ` a="v"` pairs */
     struct xnode **kids;
     size_t nkids, capkids;
     struct xnode *parent;
@@ -427,31 +397,31 @@ static void xn_free(struct xnode *x)
 
 static char *text_escape(const char *s, size_t l)
 {
-    struct xbuf b = {0};
-    xb_add(&b, "");
+    struct strbuf b = {0};
+    strbuf__adds(&b, "");
     for (size_t i = 0; i < l; i++) {
         switch (s[i]) {
-        case '&': xb_add(&b, "&amp;"); break;
-        case '<': xb_add(&b, "&lt;"); break;
-        case '>': xb_add(&b, "&gt;"); break;
-        case '\r': xb_add(&b, "&#xD;"); break;
-        default: xb_addn(&b, s + i, 1);
+        case '&': strbuf__adds(&b, "&amp;"); break;
+        case '<': strbuf__adds(&b, "&lt;"); break;
+        case '>': strbuf__adds(&b, "&gt;"); break;
+        case '\r': strbuf__adds(&b, "&#xD;"); break;
+        default: strbuf__add(&b, s + i, 1);
         }
     }
     return b.p;
 }
 
-static void att_escape(struct xbuf *b, const char *s, size_t l)
+static void att_escape(struct strbuf *b, const char *s, size_t l)
 {
     for (size_t i = 0; i < l; i++) {
         switch (s[i]) {
-        case '&': xb_add(b, "&amp;"); break;
-        case '<': xb_add(b, "&lt;"); break;
-        case '"': xb_add(b, "&quot;"); break;
-        case '\t': xb_add(b, "&#x9;"); break;
-        case '\n': xb_add(b, "&#xA;"); break;
-        case '\r': xb_add(b, "&#xD;"); break;
-        default: xb_addn(b, s + i, 1);
+        case '&': strbuf__adds(b, "&amp;"); break;
+        case '<': strbuf__adds(b, "&lt;"); break;
+        case '"': strbuf__adds(b, "&quot;"); break;
+        case '\t': strbuf__adds(b, "&#x9;"); break;
+        case '\n': strbuf__adds(b, "&#xA;"); break;
+        case '\r': strbuf__adds(b, "&#xD;"); break;
+        default: strbuf__add(b, s + i, 1);
         }
     }
 }
@@ -481,18 +451,18 @@ static void add_text(const struct bopts *o, struct xnode *e, const struct ef_val
     struct xnode *t;
     if (o->cdata && ef_val_type(v) == EF_STR && requires_cdata(s)) {
         t = xn_new(XN_RAW, e);
-        struct xbuf b = {0};
-        xb_add(&b, "<![CDATA[");
+        struct strbuf b = {0};
+        strbuf__adds(&b, "<![CDATA[");
         /* entry.replace(']]>', ']]]]><![CDATA[>'): the first occurrence only */
         char *hit = strstr(s, "]]>");
         if (hit) {
-            xb_addn(&b, s, (size_t)(hit - s));
-            xb_add(&b, "]]]]><![CDATA[>");
-            xb_add(&b, hit + 3);
+            strbuf__add(&b, s, (size_t)(hit - s));
+            strbuf__adds(&b, "]]]]><![CDATA[>");
+            strbuf__adds(&b, hit + 3);
         } else {
-            xb_add(&b, s);
+            strbuf__adds(&b, s);
         }
-        xb_add(&b, "]]>");
+        strbuf__adds(&b, "]]>");
         if (t) {
             t->value = b.p;
         } else {
@@ -523,11 +493,11 @@ static void render_key(const struct bopts *o, struct xnode *e, const char *key, 
             }
             size_t vl;
             char *vs = js__to_string(av, &vl);
-            xb_add(&e->attrs, " ");
-            xb_addn(&e->attrs, an, al);
-            xb_add(&e->attrs, "=\"");
+            strbuf__adds(&e->attrs, " ");
+            strbuf__add(&e->attrs, an, al);
+            strbuf__adds(&e->attrs, "=\"");
             att_escape(&e->attrs, vs ? vs : "", vs ? vl : 0);
-            xb_add(&e->attrs, "\"");
+            strbuf__adds(&e->attrs, "\"");
             free(vs);
         }
     } else if (kl == strlen(o->charkey) && !memcmp(key, o->charkey, kl)) {
@@ -579,37 +549,37 @@ static void render(const struct bopts *o, struct xnode *e, const struct ef_val *
     }
 }
 
-static void indent(const struct bopts *o, struct xbuf *b, int level, int suppress)
+static void indent(const struct bopts *o, struct strbuf *b, int level, int suppress)
 {
     if (!o->pretty || suppress) {
         return;
     }
     for (int i = 0; i < level; i++) {
-        xb_add(b, o->indent);
+        strbuf__adds(b, o->indent);
     }
 }
 
-static void endline(const struct bopts *o, struct xbuf *b, int suppress)
+static void endline(const struct bopts *o, struct strbuf *b, int suppress)
 {
     if (o->pretty && !suppress) {
-        xb_add(b, o->newline);
+        strbuf__adds(b, o->newline);
     }
 }
 
-static void write_node(const struct bopts *o, struct xbuf *b, const struct xnode *x, int level,
+static void write_node(const struct bopts *o, struct strbuf *b, const struct xnode *x, int level,
                        int suppress)
 {
     if (x->type != XN_ELEM) {
         indent(o, b, level, suppress);
-        xb_add(b, x->value ? x->value : "");
+        strbuf__adds(b, x->value ? x->value : "");
         endline(o, b, suppress);
         return;
     }
     indent(o, b, level, suppress);
-    xb_add(b, "<");
-    xb_add(b, x->name);
+    strbuf__adds(b, "<");
+    strbuf__adds(b, x->name);
     if (x->attrs.p) {
-        xb_add(b, x->attrs.p);
+        strbuf__adds(b, x->attrs.p);
     }
     bool empty = true;
     for (size_t i = 0; i < x->nkids; i++) {
@@ -618,25 +588,25 @@ static void write_node(const struct bopts *o, struct xbuf *b, const struct xnode
         }
     }
     if (x->nkids == 0 || empty) {
-        xb_add(b, "/>");
+        strbuf__adds(b, "/>");
         endline(o, b, suppress);
     } else if (o->pretty && x->nkids == 1 && x->kids[0]->type != XN_ELEM) {
-        xb_add(b, ">");
+        strbuf__adds(b, ">");
         write_node(o, b, x->kids[0], level + 1, suppress + 1);
-        xb_add(b, "</");
-        xb_add(b, x->name);
-        xb_add(b, ">");
+        strbuf__adds(b, "</");
+        strbuf__adds(b, x->name);
+        strbuf__adds(b, ">");
         endline(o, b, suppress);
     } else {
-        xb_add(b, ">");
+        strbuf__adds(b, ">");
         endline(o, b, suppress);
         for (size_t i = 0; i < x->nkids; i++) {
             write_node(o, b, x->kids[i], level + 1, suppress);
         }
         indent(o, b, level, suppress);
-        xb_add(b, "</");
-        xb_add(b, x->name);
-        xb_add(b, ">");
+        strbuf__adds(b, "</");
+        strbuf__adds(b, x->name);
+        strbuf__adds(b, ">");
         endline(o, b, suppress);
     }
 }
@@ -714,23 +684,23 @@ static struct ef_val *xml_build(const struct ef_val *value, const struct ef_val 
     }
     struct xnode *root = ele(NULL, root_name, rl);
     render(&o, root, root_obj);
-    struct xbuf b = {0};
-    xb_add(&b, "");
+    struct strbuf b = {0};
+    strbuf__adds(&b, "");
     if (!o.headless) {
-        xb_add(&b, "<?xml version=\"");
-        xb_add(&b, o.version ? o.version : "1.0");
-        xb_add(&b, "\"");
+        strbuf__adds(&b, "<?xml version=\"");
+        strbuf__adds(&b, o.version ? o.version : "1.0");
+        strbuf__adds(&b, "\"");
         if (!o.version || o.encoding) {
             if (o.encoding || !ef_val_obj_get(ef_val_obj_get(opts, "xmldec"), "encoding")) {
-                xb_add(&b, " encoding=\"");
-                xb_add(&b, o.encoding ? o.encoding : "UTF-8");
-                xb_add(&b, "\"");
+                strbuf__adds(&b, " encoding=\"");
+                strbuf__adds(&b, o.encoding ? o.encoding : "UTF-8");
+                strbuf__adds(&b, "\"");
             }
         }
         if (o.standalone >= 0) {
-            xb_add(&b, o.standalone ? " standalone=\"yes\"" : " standalone=\"no\"");
+            strbuf__adds(&b, o.standalone ? " standalone=\"yes\"" : " standalone=\"no\"");
         }
-        xb_add(&b, "?>");
+        strbuf__adds(&b, "?>");
         endline(&o, &b, 0);
     }
     write_node(&o, &b, root, 0, 0);

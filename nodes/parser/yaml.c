@@ -17,6 +17,7 @@
 
 #include "../sequence/lib/seq.h"
 #include "js.h"
+#include "strbuf.h"
 
 struct yamlnode {
     struct seq_prop prop;
@@ -27,41 +28,12 @@ static const struct ef_prop yaml_props[] = {
     {EF_PROP_END},
 };
 
-/* ---- a growable string ---- */
+/* ---- a growable string (runtime/strbuf.h) ---- */
 
-struct ybuf {
-    char *p;
-    size_t n, cap;
-};
-
-static void yb_addn(struct ybuf *b, const char *s, size_t l)
-{
-    if (b->n + l + 1 > b->cap) {
-        size_t c = b->cap ? b->cap : 128;
-        while (c < b->n + l + 1) {
-            c *= 2;
-        }
-        char *t = realloc(b->p, c);
-        if (!t) {
-            return;
-        }
-        b->p = t;
-        b->cap = c;
-    }
-    memcpy(b->p + b->n, s, l);
-    b->n += l;
-    b->p[b->n] = 0;
-}
-
-static void yb_add(struct ybuf *b, const char *s)
-{
-    yb_addn(b, s, strlen(s));
-}
-
-static void yb_spaces(struct ybuf *b, size_t n)
+static void yb_spaces(struct strbuf *b, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        yb_addn(b, " ", 1);
+        strbuf__add(b, " ", 1);
     }
 }
 
@@ -768,7 +740,7 @@ static int choose_style(const char *s, size_t l, bool single_line, int width)
     return foldable ? S_FOLDED : S_LITERAL;
 }
 
-static void indent_string(struct ybuf *b, const char *s, size_t l, size_t spaces, bool drop_end)
+static void indent_string(struct strbuf *b, const char *s, size_t l, size_t spaces, bool drop_end)
 {
     size_t pos = 0;
     size_t end = (drop_end && l && s[l - 1] == '\n') ? l - 1 : l;
@@ -781,37 +753,37 @@ static void indent_string(struct ybuf *b, const char *s, size_t l, size_t spaces
         }
         size_t take = next > end ? end - pos : ll;
         if (pos < end) {
-            yb_addn(b, s + pos, take);
+            strbuf__add(b, s + pos, take);
         }
         pos = next;
     }
 }
 
-static void block_header(struct ybuf *b, const char *s, size_t l)
+static void block_header(struct strbuf *b, const char *s, size_t l)
 {
     size_t k = 0;
     while (k < l && s[k] == '\n') {
         k++;
     }
     if (k < l && s[k] == ' ') {
-        yb_add(b, "2");
+        strbuf__adds(b, "2");
     }
     bool clip = l && s[l - 1] == '\n';
     bool keep = clip && ((l >= 2 && s[l - 2] == '\n') || l == 1);
-    yb_add(b, keep ? "+" : clip ? "" : "-");
-    yb_add(b, "\n");
+    strbuf__adds(b, keep ? "+" : clip ? "" : "-");
+    strbuf__adds(b, "\n");
 }
 
 /* foldLine(): greedy breaking at single spaces. */
-static void fold_line(struct ybuf *b, const char *line, size_t l, int width)
+static void fold_line(struct strbuf *b, const char *line, size_t l, int width)
 {
     if (l == 0 || line[0] == ' ') {
-        yb_addn(b, line, l);
+        strbuf__add(b, line, l);
         return;
     }
     size_t start = 0, curr = 0, next = 0;
-    struct ybuf r = {0};
-    yb_add(&r, "");
+    struct strbuf r = {0};
+    strbuf__adds(&r, "");
     for (size_t m = 0; m + 1 < l; m++) {
         if (line[m] != ' ' || line[m + 1] == ' ') {
             continue;
@@ -819,25 +791,25 @@ static void fold_line(struct ybuf *b, const char *line, size_t l, int width)
         next = m;
         if ((long)(next - start) > width) {
             size_t end = curr > start ? curr : next;
-            yb_add(&r, "\n");
-            yb_addn(&r, line + start, end - start);
+            strbuf__adds(&r, "\n");
+            strbuf__add(&r, line + start, end - start);
             start = end + 1;
         }
         curr = next;
     }
-    yb_add(&r, "\n");
+    strbuf__adds(&r, "\n");
     if ((long)(l - start) > width && curr > start) {
-        yb_addn(&r, line + start, curr - start);
-        yb_add(&r, "\n");
-        yb_addn(&r, line + curr + 1, l - curr - 1);
+        strbuf__add(&r, line + start, curr - start);
+        strbuf__adds(&r, "\n");
+        strbuf__add(&r, line + curr + 1, l - curr - 1);
     } else {
-        yb_addn(&r, line + start, l - start);
+        strbuf__add(&r, line + start, l - start);
     }
-    yb_addn(b, r.p + 1, r.n - 1);
+    strbuf__add(b, r.p + 1, r.n - 1);
     free(r.p);
 }
 
-static void fold_string(struct ybuf *b, const char *s, size_t l, int width)
+static void fold_string(struct strbuf *b, const char *s, size_t l, int width)
 {
     const char *nl = memchr(s, '\n', l);
     size_t first = nl ? (size_t)(nl - s) : l;
@@ -854,16 +826,16 @@ static void fold_string(struct ybuf *b, const char *s, size_t l, int width)
             i++;
         }
         bool more = ls < l && s[ls] == ' ';
-        yb_addn(b, s + ps, ls - ps);
+        strbuf__add(b, s + ps, ls - ps);
         if (!prev_more && !more && i > ls) {
-            yb_add(b, "\n");
+            strbuf__adds(b, "\n");
         }
         fold_line(b, s + ls, i - ls, width);
         prev_more = more;
     }
 }
 
-static void escape_double(struct ybuf *b, const char *s, size_t l)
+static void escape_double(struct strbuf *b, const char *s, size_t l)
 {
     size_t i = 0;
     while (i < l) {
@@ -889,13 +861,13 @@ static void escape_double(struct ybuf *b, const char *s, size_t l)
         default: break;
         }
         if (esc) {
-            yb_add(b, esc);
+            strbuf__adds(b, esc);
         } else if (is_printable(c)) {
-            yb_addn(b, s + st, i - st);
+            strbuf__add(b, s + st, i - st);
         } else {
             char h[16];
             snprintf(h, sizeof(h), c <= 0xFF ? "\\x%02X" : c <= 0xFFFF ? "\\u%04X" : "\\U%08X", c);
-            yb_add(b, h);
+            strbuf__adds(b, h);
         }
     }
 }
@@ -938,94 +910,94 @@ static bool base60(const char *s, size_t l)
     return i == l;
 }
 
-static void write_scalar(struct ybuf *b, const char *s, size_t l, int level, bool iskey)
+static void write_scalar(struct strbuf *b, const char *s, size_t l, int level, bool iskey)
 {
     if (l == 0) {
-        yb_add(b, "''");
+        strbuf__adds(b, "''");
         return;
     }
     for (size_t k = 0; k < sizeof(deprecated_bools) / sizeof(*deprecated_bools); k++) {
         if (strlen(deprecated_bools[k]) == l && !memcmp(s, deprecated_bools[k], l)) {
-            yb_add(b, "'");
-            yb_addn(b, s, l);
-            yb_add(b, "'");
+            strbuf__adds(b, "'");
+            strbuf__add(b, s, l);
+            strbuf__adds(b, "'");
             return;
         }
     }
     if (base60(s, l)) {
-        yb_add(b, "'");
-        yb_addn(b, s, l);
-        yb_add(b, "'");
+        strbuf__adds(b, "'");
+        strbuf__add(b, s, l);
+        strbuf__adds(b, "'");
         return;
     }
     int indent = 2 * (level > 1 ? level : 1);
     int width = 80 - indent > 40 ? 80 - indent : 40;
     switch (choose_style(s, l, iskey, width)) {
-    case S_PLAIN: yb_addn(b, s, l); return;
+    case S_PLAIN: strbuf__add(b, s, l); return;
     case S_SINGLE:
-        yb_add(b, "'");
+        strbuf__adds(b, "'");
         for (size_t i = 0; i < l; i++) {
             if (s[i] == '\'') {
-                yb_add(b, "'");
+                strbuf__adds(b, "'");
             }
-            yb_addn(b, s + i, 1);
+            strbuf__add(b, s + i, 1);
         }
-        yb_add(b, "'");
+        strbuf__adds(b, "'");
         return;
     case S_LITERAL:
-        yb_add(b, "|");
+        strbuf__adds(b, "|");
         block_header(b, s, l);
         indent_string(b, s, l, (size_t)indent, true);
         return;
     case S_FOLDED: {
-        yb_add(b, ">");
+        strbuf__adds(b, ">");
         block_header(b, s, l);
-        struct ybuf f = {0};
-        yb_add(&f, "");
+        struct strbuf f = {0};
+        strbuf__adds(&f, "");
         fold_string(&f, s, l, width);
         indent_string(b, f.p, f.n, (size_t)indent, true);
         free(f.p);
         return;
     }
     default:
-        yb_add(b, "\"");
+        strbuf__adds(b, "\"");
         escape_double(b, s, l);
-        yb_add(b, "\"");
+        strbuf__adds(b, "\"");
         return;
     }
 }
 
-static void next_line(struct ybuf *b, int level)
+static void next_line(struct strbuf *b, int level)
 {
-    yb_add(b, "\n");
+    strbuf__adds(b, "\n");
     yb_spaces(b, (size_t)(2 * level));
 }
 
 /* writeNode(); returns false when the value cannot be written. */
-static bool write_node(struct ybuf *b, int level, const struct ef_val *v, bool compact, bool iskey)
+static bool write_node(struct strbuf *b, int level, const struct ef_val *v, bool compact, bool iskey)
 {
     switch (ef_val_type(v)) {
-    case EF_NULL: yb_add(b, "null"); return true;
-    case EF_BOOL: yb_add(b, ef_val_bool_get(v) ? "true" : "false"); return true;
+    case EF_NULL: strbuf__adds(b, "null"); return true;
+    case EF_BOOL: strbuf__adds(b, ef_val_bool_get(v) ? "true" : "false"); return true;
     case EF_NUM: {
         double d = ef_val_num_get(v);
         char nb[40];
         if (isnan(d)) {
-            yb_add(b, ".nan");
+            strbuf__adds(b, ".nan");
         } else if (isinf(d)) {
-            yb_add(b, d > 0 ? ".inf" : "-.inf");
+            strbuf__adds(b, d > 0 ? ".inf" : "-.inf");
         } else if (d == 0 && signbit(d)) {
-            yb_add(b, "-0.0");
+            strbuf__adds(b, "-0.0");
         } else {
             ef_num_format(d, nb);
             char *e = strchr(nb, 'e');
             if (e && d != floor(d) && !strchr(nb, '.')) {
                 /* 5e-100 -> 5.e-100 */
-                yb_addn(b, nb, (size_t)(e - nb));
-                yb_add(b, ".");
-                yb_add(b, e);
+                strbuf__add(b, nb, (size_t)(e - nb));
+                strbuf__adds(b, ".");
+                strbuf__adds(b, e);
             } else {
-                yb_add(b, nb);
+                strbuf__adds(b, nb);
             }
         }
         return true;
@@ -1034,7 +1006,7 @@ static bool write_node(struct ybuf *b, int level, const struct ef_val *v, bool c
     case EF_OBJ: {
         size_t n = ef_val_obj_len(v);
         if (n == 0) {
-            yb_add(b, "{}");
+            strbuf__adds(b, "{}");
             return true;
         }
         bool any = false;
@@ -1048,46 +1020,46 @@ static bool write_node(struct ybuf *b, int level, const struct ef_val *v, bool c
             if (!compact || any) {
                 next_line(b, level);
             }
-            struct ybuf kb = {0};
-            yb_add(&kb, "");
+            struct strbuf kb = {0};
+            strbuf__adds(&kb, "");
             write_scalar(&kb, k, kl, level + 1, true);
             bool explicit_pair = kb.n > 1024;
             if (explicit_pair) {
-                yb_add(b, "? ");
+                strbuf__adds(b, "? ");
             }
-            yb_addn(b, kb.p, kb.n);
+            strbuf__add(b, kb.p, kb.n);
             free(kb.p);
             if (explicit_pair) {
                 next_line(b, level);
             }
-            struct ybuf vb = {0};
-            yb_add(&vb, "");
+            struct strbuf vb = {0};
+            strbuf__adds(&vb, "");
             write_node(&vb, level + 1, val, explicit_pair, false);
-            yb_add(b, vb.n && vb.p[0] == '\n' ? ":" : ": ");
-            yb_addn(b, vb.p, vb.n);
+            strbuf__adds(b, vb.n && vb.p[0] == '\n' ? ":" : ": ");
+            strbuf__add(b, vb.p, vb.n);
             free(vb.p);
             any = true;
         }
         if (!any) {
-            yb_add(b, "{}");
+            strbuf__adds(b, "{}");
         }
         return true;
     }
     case EF_ARR: {
         size_t n = ef_val_arr_len(v);
         if (n == 0) {
-            yb_add(b, "[]");
+            strbuf__adds(b, "[]");
             return true;
         }
         for (size_t i = 0; i < n; i++) {
             if (!compact || i) {
                 next_line(b, level);
             }
-            struct ybuf vb = {0};
-            yb_add(&vb, "");
+            struct strbuf vb = {0};
+            strbuf__adds(&vb, "");
             write_node(&vb, level + 1, ef_val_arr_at(v, i), true, false);
-            yb_add(b, vb.n && vb.p[0] == '\n' ? "-" : "- ");
-            yb_addn(b, vb.p, vb.n);
+            strbuf__adds(b, vb.n && vb.p[0] == '\n' ? "-" : "- ");
+            strbuf__add(b, vb.p, vb.n);
             free(vb.p);
         }
         return true;
@@ -1096,19 +1068,19 @@ static bool write_node(struct ybuf *b, int level, const struct ef_val *v, bool c
         /* js-yaml's !!binary: base64 in a literal block, 76 characters a line */
         const uint8_t *d = ef_val_buf_data(v);
         size_t l = ef_val_buf_len(v);
-        struct ybuf s = {0};
-        yb_add(&s, "");
+        struct strbuf s = {0};
+        strbuf__adds(&s, "");
         for (size_t i = 0; i < l; i += 3) {
             if (i && i % 57 == 0) {
-                yb_add(&s, "\n");
+                strbuf__adds(&s, "\n");
             }
             uint32_t x = (uint32_t)d[i] << 16 | (i + 1 < l ? (uint32_t)d[i + 1] << 8 : 0) |
                          (i + 2 < l ? d[i + 2] : 0);
             char q[5] = {B64[x >> 18 & 63], B64[x >> 12 & 63], i + 1 < l ? B64[x >> 6 & 63] : '=',
                          i + 2 < l ? B64[x & 63] : '=', 0};
-            yb_add(&s, q);
+            strbuf__adds(&s, q);
         }
-        yb_add(b, "!!binary ");
+        strbuf__adds(b, "!!binary ");
         write_scalar(b, s.p, s.n, level, false);
         free(s.p);
         return true;
@@ -1162,10 +1134,10 @@ static int yaml_input(struct ef_node *n, struct ef_msg *msg)
             }
             seq__prop_set(&y->prop, msg, v);
         } else if (t == EF_OBJ || t == EF_ARR || t == EF_NULL) {
-            struct ybuf b = {0};
-            yb_add(&b, "");
+            struct strbuf b = {0};
+            strbuf__adds(&b, "");
             write_node(&b, 0, value, true, false);
-            yb_add(&b, "\n");
+            strbuf__adds(&b, "\n");
             seq__prop_set(&y->prop, msg, ef_val_str_take(b.p, b.n));
         } else if (t == EF_BUF) {
             ef_node_warn(n, "Ignored non-object payload");
