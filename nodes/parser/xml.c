@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <dlfcn.h>
 #include <libxml/parser.h>
 #include <libxml/xmlerror.h>
 
@@ -290,6 +291,31 @@ static void on_error(void *ud, const char *fmt, ...)
 }
 
 /* Parses text into *out (new ref; JSON null for blank text). 0 or -1 with err. */
+/*
+ * libxml2 is loaded on first use, not linked: with it come libicu and
+ * libstdc++, megabytes of RSS every process would pay for. Only its SAX
+ * entry point is needed. The handle stays for the life of the process.
+ */
+typedef int (*sax_parse_fn)(xmlSAXHandlerPtr, void *, const char *, int);
+
+static sax_parse_fn sax_parser(char *err, size_t errlen)
+{
+    static sax_parse_fn fn; /* written once, on the loop thread */
+    if (!fn) {
+        void *h = dlopen("libxml2.so.2", RTLD_NOW | RTLD_LOCAL);
+        void *sym = h ? dlsym(h, "xmlSAXUserParseMemory") : NULL;
+        if (!sym) {
+            snprintf(err, errlen, "cannot load libxml2: %s", dlerror());
+            if (h) {
+                dlclose(h);
+            }
+            return NULL;
+        }
+        memcpy(&fn, &sym, sizeof(fn));
+    }
+    return fn;
+}
+
 static int xml_parse(const char *text, size_t len, const struct popts *o, struct ef_val **out,
                      char *err, size_t errlen)
 {
@@ -300,6 +326,10 @@ static int xml_parse(const char *text, size_t len, const struct popts *o, struct
     }
     if (len > 2147483647u) {
         snprintf(err, errlen, "XML too large");
+        return -1;
+    }
+    sax_parse_fn parse = sax_parser(err, errlen);
+    if (!parse) {
         return -1;
     }
     struct pstate ps;
@@ -314,7 +344,7 @@ static int xml_parse(const char *text, size_t len, const struct popts *o, struct
     h.cdataBlock = on_cdata;
     h.error = on_error;
     h.fatalError = on_error;
-    int rc = xmlSAXUserParseMemory(&h, &ps, text, (int)len);
+    int rc = parse(&h, &ps, text, (int)len);
     while (ps.depth) {
         struct pframe *f = &ps.st[--ps.depth];
         ef_val_unref(f->obj);

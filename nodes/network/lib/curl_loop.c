@@ -8,6 +8,8 @@
 #include <stdbool.h>
 #include <stdlib.h>
 
+#include <edgeflow/log.h>
+
 #include "curl_loop.h"
 
 struct cl_sock {
@@ -155,6 +157,11 @@ static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
 /* Creates a curl multi handle whose sockets and timer live on `uv`. */
 struct curl_loop *curl_loop__new(uv_loop_t *uv, curl_loop_done_fn done)
 {
+    char err[256];
+    if (curl_api__load(err, sizeof(err)) != 0) {
+        ef_log_error("%s", err);
+        return NULL;
+    }
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         return NULL;
     }

@@ -9,7 +9,7 @@
 #ifndef EF_NODES_CURL_LOOP_H
 #define EF_NODES_CURL_LOOP_H
 
-#include <curl/curl.h>
+#include "curl_api.h" /* <curl/curl.h>, with curl_* loaded on first use */
 #include <uv.h>
 
 struct curl_loop;
