@@ -22,7 +22,7 @@ struct jsonata_cache {
 };
 
 /* Node-RED's legacy test: /(^|[^a-zA-Z0-9_'".])msg([^a-zA-Z0-9_'"]|$)/ */
-static bool legacy_mode(const char *s)
+bool typed__jsonata_legacy(const char *s)
 {
     for (const char *p = strstr(s, "msg"); p; p = strstr(p + 1, "msg")) {
         char before = p == s ? 0 : p[-1];
@@ -106,10 +106,46 @@ static struct jsonata_cache *cache_get(struct ef_node *n, const char *expr, char
         return NULL;
     }
     c->expr = compiled;
-    c->legacy = legacy_mode(expr);
+    c->legacy = typed__jsonata_legacy(expr);
     c->next = n->jsonata;
     n->jsonata = c;
     return c;
+}
+
+int typed__jsonata_eval(struct ef_node *n, const struct ef_jsonata *e, bool legacy,
+                        const struct ef_val *input, const struct ef_val *bindings,
+                        struct ef_val **out, char *err, size_t errlen)
+{
+    const struct ef_jsonata_native natives[] = {
+        {"flowContext", "<s?s?:x>", fn_flow_context, n},
+        {"globalContext", "<s?s?:x>", fn_global_context, n},
+        {"env", "<s:x>", fn_env, n},
+        {"clone", "<(oa)-:o>", fn_clone, NULL},
+    };
+    struct ef_jsonata_opts opts = {
+        .bindings = bindings, .natives = natives, .nnatives = 4, .timeout_ms = 10000};
+    struct ef_val *in = (struct ef_val *)input;
+    struct ef_val *wrapped = NULL;
+    *out = NULL;
+    if (legacy) {
+        wrapped = ef_val_obj();
+        if (!wrapped) {
+            snprintf(err, errlen, "out of memory");
+            return EF_ENOMEM;
+        }
+        if (in) {
+            ef_val_obj_set_take(wrapped, "msg", ef_val_ref(in));
+        }
+        in = wrapped;
+    }
+    struct ef_jsonata_error je;
+    int rc = ef_jsonata_eval(e, in, &opts, out, &je);
+    ef_val_unref(wrapped);
+    if (rc != 0) {
+        snprintf(err, errlen, "%s", je.message); /* err.message, without the code */
+        return EF_EINVAL;
+    }
+    return 0;
 }
 
 int typed__jsonata(struct ef_node *n, const char *expr, const struct ef_msg *msg,
@@ -120,33 +156,8 @@ int typed__jsonata(struct ef_node *n, const char *expr, const struct ef_msg *msg
     if (!c) {
         return EF_EPARSE;
     }
-    const struct ef_jsonata_native natives[] = {
-        {"flowContext", "<s?s?:x>", fn_flow_context, n},
-        {"globalContext", "<s?s?:x>", fn_global_context, n},
-        {"env", "<s:x>", fn_env, n},
-        {"clone", "<(oa)-:o>", fn_clone, NULL},
-    };
-    struct ef_jsonata_opts opts = {.natives = natives, .nnatives = 4, .timeout_ms = 10000};
-    struct ef_val *input = msg ? (struct ef_val *)ef_msg_root(msg) : NULL;
-    struct ef_val *wrapped = NULL;
-    if (c->legacy) {
-        wrapped = ef_val_obj();
-        if (!wrapped) {
-            return EF_ENOMEM;
-        }
-        if (input) {
-            ef_val_obj_set_take(wrapped, "msg", ef_val_ref(input));
-        }
-        input = wrapped;
-    }
-    struct ef_jsonata_error e;
-    int rc = ef_jsonata_eval(c->expr, input, &opts, out, &e);
-    ef_val_unref(wrapped);
-    if (rc != 0) {
-        snprintf(err, errlen, "%s", e.message); /* err.message, without the code */
-        return EF_EINVAL;
-    }
-    return 0;
+    return typed__jsonata_eval(n, c->expr, c->legacy, msg ? ef_msg_root(msg) : NULL, NULL, out,
+                               err, errlen);
 }
 
 void typed__jsonata_release(struct ef_node *n)

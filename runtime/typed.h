@@ -26,6 +26,19 @@ extern const struct ef_handle_type typed__regexp_type;
  */
 int typed__jsonata(struct ef_node *n, const char *expr, const struct ef_msg *msg,
                    struct ef_val **out, char *err, size_t errlen);
+struct ef_jsonata;
+/*
+ * Evaluates a compiled JSONata expression for node n as Node-RED does: with
+ * $flowContext, $globalContext, $env and $clone, against input (borrowed),
+ * or against {msg: input} when `legacy` (typed__jsonata_legacy(source)),
+ * with extra variables from `bindings` (may be NULL). Same results as
+ * typed__jsonata. Only in builds with JSONata.
+ */
+int typed__jsonata_eval(struct ef_node *n, const struct ef_jsonata *e, bool legacy,
+                        const struct ef_val *input, const struct ef_val *bindings,
+                        struct ef_val **out, char *err, size_t errlen);
+/* Node-RED's test for legacy mode: does the expression name `msg`? */
+bool typed__jsonata_legacy(const char *expr);
 /* Frees the node's compiled JSONata expressions. */
 void typed__jsonata_release(struct ef_node *n);
 

@@ -14,6 +14,7 @@
 #include "settings.h"
 
 #include "seq.h"
+#include "typed.h"
 
 #ifdef EF_HAVE_JSONATA
 #include "jsonata/jsonata.h"
@@ -273,69 +274,6 @@ bool seq__strict_eq(const struct ef_val *a, const struct ef_val *b)
 #ifdef EF_HAVE_JSONATA
 
 /* Node-RED's legacy test: /(^|[^a-zA-Z0-9_'".])msg([^a-zA-Z0-9_'"]|$)/ */
-static bool names_msg(const char *s)
-{
-    for (const char *p = strstr(s, "msg"); p; p = strstr(p + 1, "msg")) {
-        char before = p == s ? 0 : p[-1];
-        char after = p[3];
-        bool ok_before = !before || !(isalnum((unsigned char)before) || strchr("_'\".", before));
-        bool ok_after = !after || !(isalnum((unsigned char)after) || strchr("_'\"", after));
-        if (ok_before && ok_after) {
-            return true;
-        }
-    }
-    return false;
-}
-
-static int fn_ctx(struct ef_node *n, enum ef_ctx_scope scope, struct ef_val *const *args,
-                  size_t nargs, struct ef_val **out)
-{
-    const char *key = ef_val_str_get(args[0]);
-    const char *store = nargs > 1 && args[1] ? ef_val_str_get(args[1]) : NULL;
-    *out = ef_ctx_get(n, scope, store, key);
-    return 0;
-}
-
-static int fn_flow(void *ud, struct ef_val *const *args, size_t nargs, struct ef_val **out,
-                   char *err, size_t errlen)
-{
-    (void)err;
-    (void)errlen;
-    return fn_ctx(ud, EF_CTX_FLOW, args, nargs, out);
-}
-
-static int fn_global(void *ud, struct ef_val *const *args, size_t nargs, struct ef_val **out,
-                     char *err, size_t errlen)
-{
-    (void)err;
-    (void)errlen;
-    return fn_ctx(ud, EF_CTX_GLOBAL, args, nargs, out);
-}
-
-static int fn_env(void *ud, struct ef_val *const *args, size_t nargs, struct ef_val **out,
-                  char *err, size_t errlen)
-{
-    (void)nargs;
-    (void)err;
-    (void)errlen;
-    *out = ef_node_env_get(ud, ef_val_str_get(args[0]));
-    if (!*out) {
-        *out = ef_val_str("");
-    }
-    return 0;
-}
-
-static int fn_clone(void *ud, struct ef_val *const *args, size_t nargs, struct ef_val **out,
-                    char *err, size_t errlen)
-{
-    (void)ud;
-    (void)nargs;
-    (void)err;
-    (void)errlen;
-    *out = args[0] ? ef_val_copy(args[0]) : NULL;
-    return 0;
-}
-
 int seq__jexpr_compile(struct seq_jexpr *x, const char *src, char *err, size_t errlen)
 {
     struct ef_jsonata_error e;
@@ -345,7 +283,7 @@ int seq__jexpr_compile(struct seq_jexpr *x, const char *src, char *err, size_t e
         snprintf(err, errlen, "%s", e.message);
         return -1;
     }
-    x->legacy = names_msg(src ? src : "");
+    x->legacy = typed__jsonata_legacy(src ? src : "");
     return 0;
 }
 
@@ -358,36 +296,7 @@ void seq__jexpr_free(struct seq_jexpr *x)
 int seq__jexpr_eval(struct ef_node *n, const struct seq_jexpr *x, const struct ef_val *input,
                     const struct ef_val *bindings, struct ef_val **out, char *err, size_t errlen)
 {
-    const struct ef_jsonata_native natives[] = {
-        {"flowContext", "<s?s?:x>", fn_flow, n},
-        {"globalContext", "<s?s?:x>", fn_global, n},
-        {"env", "<s:x>", fn_env, n},
-        {"clone", "<(oa)-:o>", fn_clone, NULL},
-    };
-    struct ef_jsonata_opts opts = {
-        .bindings = bindings, .natives = natives, .nnatives = 4, .timeout_ms = 10000};
-    struct ef_val *in = (struct ef_val *)input;
-    struct ef_val *wrapped = NULL;
-    *out = NULL;
-    if (x->legacy) {
-        wrapped = ef_val_obj();
-        if (!wrapped) {
-            snprintf(err, errlen, "out of memory");
-            return -1;
-        }
-        if (in) {
-            ef_val_obj_set_take(wrapped, "msg", ef_val_ref(in));
-        }
-        in = wrapped;
-    }
-    struct ef_jsonata_error e;
-    int rc = ef_jsonata_eval(x->e, in, &opts, out, &e);
-    ef_val_unref(wrapped);
-    if (rc != 0) {
-        snprintf(err, errlen, "%s", e.message);
-        return -1;
-    }
-    return 0;
+    return typed__jsonata_eval(n, x->e, x->legacy, input, bindings, out, err, errlen) ? -1 : 0;
 }
 
 #else
