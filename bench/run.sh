@@ -24,7 +24,7 @@ bash scripts/setup.sh || echo "bench: scripts/setup.sh failed; trying anyway" >&
 
 EF_ARGS=()
 if cmake -S "$ROOT" -B "$OUT" -DCMAKE_BUILD_TYPE=Release "-DCMAKE_C_FLAGS_RELEASE=-O2 -DNDEBUG" >/dev/null &&
-   cmake --build "$OUT" -j"$(nproc)" --target edgeflow >/dev/null; then
+   cmake --build "$OUT" -j"$(nproc)" --target edgeflow ef_lua >/dev/null; then
     if cmake -S "$ROOT/bench" -B "$OUT/bench-nodes" -DCMAKE_BUILD_TYPE=Release \
              -DEF_BENCH_PLUGIN_DIR="$OUT/bench-plugins" >/dev/null &&
        cmake --build "$OUT/bench-nodes" >/dev/null; then
