@@ -21,8 +21,8 @@
 struct ctx_store {
     char *name;
     bool persistent;
-    char *dir;           /* <userDir>/context for file stores */
-    struct ef_val *data; /* scope id -> object */
+    char *dir;            /* <userDir>/context for file stores */
+    struct ef_val *data;  /* scope id -> object */
     struct ef_val *dirty; /* scope id -> true, for file stores */
 };
 
@@ -207,8 +207,8 @@ struct ef_val *ef_ctx_get(struct ef_node *n, enum ef_ctx_scope scope, const char
     return ef_val_ref(v);
 }
 
-int ef_ctx_set_take(struct ef_node *n, enum ef_ctx_scope scope, const char *store,
-                    const char *key, struct ef_val *v)
+int ef_ctx_set_take(struct ef_node *n, enum ef_ctx_scope scope, const char *store, const char *key,
+                    struct ef_val *v)
 {
     struct ctx_store *s = find_store(n->fs->rt->ctx, store);
     if (!s) {

@@ -71,14 +71,14 @@ enum scope_kind { SCOPE_GLOBAL, SCOPE_TAB, SCOPE_SUBFLOW, SCOPE_GROUP };
 struct ef_scope {
     enum scope_kind kind;
     char *id;
-    char *name;              /* label/name, may be NULL */
+    char *name; /* label/name, may be NULL */
     bool has_name;
-    struct ef_scope *parent; /* env lookup continues here */
-    struct ef_scope *flow;   /* for groups: the tab/subflow they sit in; else self */
-    struct ef_scope *group_parent; /* for groups: the enclosing group */
-    struct ef_val *env;      /* object: evaluated env vars (owned) */
-    struct ef_node *instance; /* subflow instance node */
-    char *path;              /* NR_NODE_PATH-style path of this flow */
+    struct ef_scope *parent;               /* env lookup continues here */
+    struct ef_scope *flow;                 /* for groups: the tab/subflow they sit in; else self */
+    struct ef_scope *group_parent;         /* for groups: the enclosing group */
+    struct ef_val *env;                    /* object: evaluated env vars (owned) */
+    struct ef_node *instance;              /* subflow instance node */
+    char *path;                            /* NR_NODE_PATH-style path of this flow */
     struct ef_node **catchers, **statuses; /* catch / status nodes of this flow */
     size_t ncatch, nstatus;
     struct ef_node *subflow_status; /* the subflow's status-port node, if wired */
@@ -98,31 +98,31 @@ struct ef_node {
     struct ef_scope *flow;  /* tab or subflow instance */
     struct ef_scope *group; /* innermost group, or NULL */
     char *id;
-    char *alias;            /* original id for nodes copied out of a subflow */
-    const char *name;       /* borrowed from config; NULL when absent */
-    struct ef_val *config;  /* owned */
+    char *alias;           /* original id for nodes copied out of a subflow */
+    const char *name;      /* borrowed from config; NULL when absent */
+    struct ef_val *config; /* owned */
     struct node_port *ports;
     int nports;
     void *priv;
     struct ef_timer *timers;
     struct ef_node **watchers; /* complete nodes interested in this node */
     size_t nwatch;
-    struct ef_val *status;   /* last status object, or NULL */
+    struct ef_val *status; /* last status object, or NULL */
     /* per-input state */
     const struct ef_msg *cur_input;
     struct ef_val *done_snapshot;
     bool in_input, errored;
     bool started, closed;
     bool is_catch, is_status, is_complete;
-    struct node_port *ext;  /* subflow instance: its outside ports (wiring only) */
+    struct node_port *ext; /* subflow instance: its outside ports (wiring only) */
     int n_ext;
-    const struct ef_val *sf_def; /* subflow instance: the template */
-    struct ef_scope *sf_scope;   /* subflow instance: the scope it created */
+    const struct ef_val *sf_def;   /* subflow instance: the template */
+    struct ef_scope *sf_scope;     /* subflow instance: the scope it created */
     struct jsonata_cache *jsonata; /* compiled jsonata typed inputs */
-    const struct ef_val *entry; /* its entry in the flow set's config (wires come from here) */
-    size_t slot;                /* index in its flow set's nodes[] */
-    bool carried;               /* kept running from the previous deploy */
-    struct node_saved *saved;   /* its previous wiring, while a deploy is being built */
+    const struct ef_val *entry;    /* its entry in the flow set's config (wires come from here) */
+    size_t slot;                   /* index in its flow set's nodes[] */
+    bool carried;                  /* kept running from the previous deploy */
+    struct node_saved *saved;      /* its previous wiring, while a deploy is being built */
 };
 
 struct ef_timer {
@@ -147,7 +147,7 @@ struct ef_flowset {
     struct ef_scope **scopes;
     size_t nscopes, scap;
     struct ef_scope *global;
-    struct id_map *ids;     /* id -> node */
+    struct id_map *ids;           /* id -> node */
     struct ef_problems *building; /* set while building: init errors land here */
     bool started;
 };
@@ -160,8 +160,10 @@ struct ef_problems {
     size_t nwarn, warncap;
 };
 
-void problems__add(struct ef_problems *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void problems__warn(struct ef_problems *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void problems__add(struct ef_problems *p, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void problems__warn(struct ef_problems *p, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 void problems__free(struct ef_problems *p);
 
 /*

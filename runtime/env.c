@@ -130,7 +130,8 @@ static int substitute(struct ef_node *n, struct ef_val **slot, int depth)
     }
     case EF_ARR:
         for (size_t i = 0; i < ef_val_arr_len(v); i++) {
-            if (ef_val_type(ef_val_arr_at(v, i)) < EF_STR || ef_val_type(ef_val_arr_at(v, i)) == EF_BUF) {
+            if (ef_val_type(ef_val_arr_at(v, i)) < EF_STR ||
+                ef_val_type(ef_val_arr_at(v, i)) == EF_BUF) {
                 continue;
             }
             struct ef_val *w = ef_val_mut(slot);
@@ -214,8 +215,9 @@ int env__eval_scope(struct ef_runtime *rt, struct ef_scope *s, const struct ef_v
                 rc = typed__eval_static(rt, s, type, value, &out, err, sizeof(err));
             }
             if (rc != 0) {
-                problems__add(probs, "%s %s: env var %s: %s", s->kind == SCOPE_GROUP ? "group" : "flow",
-                              s->id, name, err[0] ? err : ef_strerror(rc));
+                problems__add(probs, "%s %s: env var %s: %s",
+                              s->kind == SCOPE_GROUP ? "group" : "flow", s->id, name,
+                              err[0] ? err : ef_strerror(rc));
                 continue;
             }
             if (out) {

@@ -211,10 +211,10 @@ static const char *node_where(const struct ef_node *n)
 /* Keys every node may carry (editor layout and Node-RED's own bookkeeping). */
 static bool common_key(const char *k)
 {
-    static const char *const keys[] = {"id",  "type", "z",     "g",      "name",    "x",
-                                       "y",   "w",    "h",     "wires",  "d",       "info",
-                                       "l",   "icon", "label", "_users", "credentials", "outputs",
-                                       "inputs", "env", "style", NULL};
+    static const char *const keys[] = {
+        "id",          "type",    "z",      "g",    "name",  "x",    "y",     "w",
+        "h",           "wires",   "d",      "info", "l",     "icon", "label", "_users",
+        "credentials", "outputs", "inputs", "env",  "style", NULL};
     for (size_t i = 0; keys[i]; i++) {
         if (!strcmp(k, keys[i])) {
             return true;
@@ -322,8 +322,7 @@ static void apply_props(struct build *b, struct ef_node *n)
                     problems__add(b->probs,
                                   "node %s (type %s, flow %s): property '%s' refers to missing "
                                   "config node '%s'",
-                                  n->id, n->type->name, node_where(n), p->name,
-                                  ef_val_str_get(v));
+                                  n->id, n->type->name, node_where(n), p->name, ef_val_str_get(v));
                 }
                 *(struct ef_node **)field = ref;
             } else if (p->required) {
@@ -338,7 +337,6 @@ static void apply_props(struct build *b, struct ef_node *n)
         }
     }
 }
-
 
 /* ---- Carried nodes (modified-nodes and modified-flows deploys) ---- */
 
@@ -395,10 +393,10 @@ static struct ef_node *node_adopt(struct build *b, struct ef_node *o, struct ef_
         free(sv);
         return NULL;
     }
-    *sv = (struct node_saved){o->ports, o->ext,      o->nports,   o->n_ext,    o->watchers,
-                              o->nwatch, o->slot,    o->fs,       o->flow,     o->group,
-                              o->sf_scope, o->sf_def, o->entry, o->is_catch, o->is_status,
-                              o->is_complete};
+    *sv = (struct node_saved){o->ports,    o->ext,      o->nports,    o->n_ext,
+                              o->watchers, o->nwatch,   o->slot,      o->fs,
+                              o->flow,     o->group,    o->sf_scope,  o->sf_def,
+                              o->entry,    o->is_catch, o->is_status, o->is_complete};
     if (fs_append(b->fs, o) != 0) {
         free(sv);
         return NULL;
@@ -472,9 +470,8 @@ void flowset__commit_carried(struct ef_flowset *fs, struct ef_flowset *old)
  * recording a problem.
  */
 static struct ef_node *node_create(struct build *b, const struct ef_val *e, const char *id,
-                                   const char *alias, struct ef_scope *flow,
-                                   struct ef_scope *group, const struct ef_node_type *type,
-                                   bool carry)
+                                   const char *alias, struct ef_scope *flow, struct ef_scope *group,
+                                   const struct ef_node_type *type, bool carry)
 {
     struct ef_flowset *fs = b->fs;
     if (carry) {
@@ -557,11 +554,10 @@ static void wire_node(struct build *b, struct ef_node *n)
     const struct ef_val *wires = ef_val_obj_get(n->entry ? n->entry : n->config, "wires");
     struct ef_val *link_ports = NULL;
     if (!strcmp(n->type->name, "link out")) {
-        const struct ef_val *targets =
-            ef_val_obj_get(b->link_wires, n->alias ? n->alias : n->id);
+        const struct ef_val *targets = ef_val_obj_get(b->link_wires, n->alias ? n->alias : n->id);
         link_ports = ef_val_arr();
-        ef_val_arr_push_take(link_ports, targets ? ef_val_ref((struct ef_val *)targets)
-                                                 : ef_val_arr());
+        ef_val_arr_push_take(link_ports,
+                             targets ? ef_val_ref((struct ef_val *)targets) : ef_val_arr());
         wires = link_ports;
     }
     if (!wires) {
@@ -589,8 +585,9 @@ static void wire_node(struct build *b, struct ef_node *n)
         for (size_t i = 0; i < ef_val_arr_len(port); i++) {
             const struct ef_val *t = ef_val_arr_at(port, i);
             if (ef_val_type(t) != EF_STR) {
-                problems__add(b->probs, "node %s (type %s, flow %s): wires[%zu][%zu] is not a node id",
-                              n->id, n->type->name, node_where(n), p, i);
+                problems__add(b->probs,
+                              "node %s (type %s, flow %s): wires[%zu][%zu] is not a node id", n->id,
+                              n->type->name, node_where(n), p, i);
                 continue;
             }
             const char *tid = ef_val_str_get(t);
@@ -708,7 +705,8 @@ static struct node_port *subflow_source_port(struct build *b, struct ef_node *in
     }
     struct ef_node *n = resolve_ref(b->fs, inst->sf_scope, sid);
     if (!n) {
-        problems__add(b->probs, "subflow %s (instance %s): unknown node referenced inside subflow: %s",
+        problems__add(b->probs,
+                      "subflow %s (instance %s): unknown node referenced inside subflow: %s",
                       str_at(inst->sf_def, "id"), inst->id, sid);
         return NULL;
     }
@@ -746,8 +744,8 @@ static void wire_subflow(struct build *b, struct ef_node *inst)
 
 /* ---- Subflows ---- */
 
-static int place_entries(struct build *b, const char *z, struct ef_scope *flow,
-                         const char *prefix, int depth, bool carry_all);
+static int place_entries(struct build *b, const char *z, struct ef_scope *flow, const char *prefix,
+                         int depth, bool carry_all);
 
 /* Creates the scope and nodes of one subflow instance. */
 static void subflow_instantiate(struct build *b, struct ef_node *inst, const struct ef_val *def,
@@ -755,8 +753,9 @@ static void subflow_instantiate(struct build *b, struct ef_node *inst, const str
 {
     const char *def_id = str_at(def, "id");
     if (depth >= SUBFLOW_MAX_DEPTH) {
-        problems__add(b->probs, "node %s (type subflow:%s): subflows nested deeper than %d "
-                                "(a subflow that contains itself?)",
+        problems__add(b->probs,
+                      "node %s (type subflow:%s): subflows nested deeper than %d "
+                      "(a subflow that contains itself?)",
                       inst->id, def_id, SUBFLOW_MAX_DEPTH);
         return;
     }
@@ -859,8 +858,8 @@ static void place_groups(struct build *b, const char *z, struct ef_scope *flow, 
  * Creates the nodes whose z is `z` in scope `flow`. Inside a subflow
  * instance, ids become "<prefix>:<id>" with the template id as alias.
  */
-static int place_entries(struct build *b, const char *z, struct ef_scope *flow,
-                         const char *prefix, int depth, bool carry_all)
+static int place_entries(struct build *b, const char *z, struct ef_scope *flow, const char *prefix,
+                         int depth, bool carry_all)
 {
     place_groups(b, z, flow, prefix);
     for (size_t i = 0; i < ef_val_arr_len(b->flows); i++) {
@@ -1020,11 +1019,12 @@ struct ef_flowset *flowset__build(struct ef_runtime *rt, struct ef_val *config,
         flows = ef_val_obj_get(config, "flows");
     }
     if (ef_val_type(flows) != EF_ARR) {
-        problems__add(probs, "flow file must be an array of nodes or an object {\"rev\", \"flows\": [...]}");
+        problems__add(
+            probs, "flow file must be an array of nodes or an object {\"rev\", \"flows\": [...]}");
         return NULL;
     }
     struct ef_flowset *fs = calloc(1, sizeof(*fs));
-    struct build b = {rt,           fs,           old,  carry, probs, flows, idmap__new(),
+    struct build b = {rt,           fs,           old,  carry, probs, flows,       idmap__new(),
                       idmap__new(), idmap__new(), NULL, 0,     0,     ef_val_obj()};
     if (!fs || !b.entries || !b.scopes || !b.disabled || !(fs->ids = idmap__new())) {
         problems__add(probs, "out of memory");
@@ -1119,8 +1119,8 @@ struct ef_flowset *flowset__build(struct ef_runtime *rt, struct ef_val *config,
                 ok = rc == 0;
                 if (rc != 0) {
                     if (probs->n == p0) {
-                        problems__add(probs, "node %s (type %s, flow %s): %s", n->id,
-                                      n->type->name, node_where(n), ef_strerror(rc));
+                        problems__add(probs, "node %s (type %s, flow %s): %s", n->id, n->type->name,
+                                      node_where(n), ef_strerror(rc));
                     }
                     n->closed = true; /* no cb_close for a node whose init failed */
                 }
@@ -1184,7 +1184,6 @@ void flowset__close(struct ef_flowset *fs)
         }
     }
 }
-
 
 void flowset__free(struct ef_flowset *fs)
 {

@@ -189,7 +189,8 @@ static char *format(const struct ef_val *v, int depth, int indent, int max_depth
         }
         if (arr && n > shown) {
             char more[64];
-            snprintf(more, sizeof(more), "... %zu more item%s", n - shown, n - shown == 1 ? "" : "s");
+            snprintf(more, sizeof(more), "... %zu more item%s", n - shown,
+                     n - shown == 1 ? "" : "s");
             entries[k++] = strdup(more);
         }
         join_entries(&b, entries, k, arr ? "[" : "{", arr ? "]" : "}", indent);

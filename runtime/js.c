@@ -41,7 +41,7 @@ static const char *v8_error(int code)
 }
 
 struct js_regex *js__regex_new(const char *src, size_t len, const char *flags, char *err,
-                              size_t errlen)
+                               size_t errlen)
 {
     uint32_t opts = PCRE2_UTF | PCRE2_ALT_BSUX | PCRE2_MATCH_UNSET_BACKREF |
                     PCRE2_ALLOW_EMPTY_CLASS | PCRE2_DOLLAR_ENDONLY;
@@ -203,7 +203,7 @@ static size_t utf8_step(const char *s, size_t len, size_t i)
 }
 
 char *js__regex_replace(struct js_regex *re, const char *s, size_t len, const char *rep,
-                       size_t replen, size_t *outlen)
+                        size_t replen, size_t *outlen)
 {
     struct strbuf b = {0};
     size_t pos = 0, last = 0;

@@ -23,7 +23,7 @@ struct js_regex;
  * "Invalid regular expression: /(/: Unterminated group".
  */
 struct js_regex *js__regex_new(const char *src, size_t len, const char *flags, char *err,
-                              size_t errlen);
+                               size_t errlen);
 void js__regex_free(struct js_regex *re);
 /* JIT-compiles a pcre2_code for speed (not under valgrind, which cannot follow it). */
 void js__regex_jit(void *code);
@@ -35,7 +35,7 @@ int js__regex_test(struct js_regex *re, const char *s, size_t len);
  * or NULL on OOM.
  */
 char *js__regex_replace(struct js_regex *re, const char *s, size_t len, const char *rep,
-                       size_t replen, size_t *outlen);
+                        size_t replen, size_t *outlen);
 /*
  * Escapes the characters -[]{}()*+?.,\^$|# and whitespace with a
  * backslash, as Node-RED does to search for a literal string. Malloc'ed.

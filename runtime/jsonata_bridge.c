@@ -45,8 +45,8 @@ static int fn_context(struct ef_node *n, enum ef_ctx_scope scope, struct ef_val 
     return 0;
 }
 
-static int fn_flow_context(void *ud, struct ef_val *const *args, size_t nargs,
-                           struct ef_val **out, char *err, size_t errlen)
+static int fn_flow_context(void *ud, struct ef_val *const *args, size_t nargs, struct ef_val **out,
+                           char *err, size_t errlen)
 {
     (void)err;
     (void)errlen;
@@ -156,8 +156,8 @@ int typed__jsonata(struct ef_node *n, const char *expr, const struct ef_msg *msg
     if (!c) {
         return EF_EPARSE;
     }
-    return typed__jsonata_eval(n, c->expr, c->legacy, msg ? ef_msg_root(msg) : NULL, NULL, out,
-                               err, errlen);
+    return typed__jsonata_eval(n, c->expr, c->legacy, msg ? ef_msg_root(msg) : NULL, NULL, out, err,
+                               errlen);
 }
 
 void typed__jsonata_release(struct ef_node *n)

@@ -41,7 +41,8 @@ static void print_debug(void *ud, const struct ef_debug_event *ev)
     if (!line) {
         return;
     }
-    ef_val_obj_set_take(line, "id", ef_val_str(n->alias ? n->alias : n->id)); /* its flows.json id */
+    ef_val_obj_set_take(line, "id",
+                        ef_val_str(n->alias ? n->alias : n->id)); /* its flows.json id */
     if (value) {
         ef_val_obj_set_take(line, "value", ef_val_ref((struct ef_val *)value));
     }
@@ -106,7 +107,8 @@ static int parse_args(int argc, char **argv, struct cli *c)
             NEEDS_ARG;
             int lvl = ef_log_level_parse(next);
             if (lvl < 0) {
-                fprintf(stderr, "edgeflow: unknown log level '%s' (error, warn, info, debug, trace)\n",
+                fprintf(stderr,
+                        "edgeflow: unknown log level '%s' (error, warn, info, debug, trace)\n",
                         next);
                 return -1;
             }
@@ -191,8 +193,7 @@ static int cmd_run_or_check(const struct cli *c, bool run)
     const char *flows = c->flows ? c->flows : (*s->flow_file ? s->flow_file : NULL);
     char defpath[4096];
     if (!flows) {
-        snprintf(defpath, sizeof(defpath), "%s%sflows.json", s->user_dir,
-                 *s->user_dir ? "/" : "");
+        snprintf(defpath, sizeof(defpath), "%s%sflows.json", s->user_dir, *s->user_dir ? "/" : "");
         flows = defpath;
     }
     struct ef_runtime *rt = calloc(1, sizeof(*rt));
@@ -252,7 +253,8 @@ static int cmd_run_or_check(const struct cli *c, bool run)
         /* the editor and admin API: on unless the port is 0 */
         struct ef_server *srv = NULL;
         if (s->ui_port > 0) {
-            struct ef_server_opts so = {.host = s->ui_host, .port = s->ui_port, .flows_path = flows};
+            struct ef_server_opts so = {
+                .host = s->ui_host, .port = s->ui_port, .flows_path = flows};
             srv = server__start(rt, &so, err, sizeof(err));
             if (srv) {
                 ef_log_info("editor at http://%s:%d/", *s->ui_host ? s->ui_host : "127.0.0.1",
@@ -277,8 +279,8 @@ static int cmd_run_or_check(const struct cli *c, bool run)
 static void print_type_text(const struct ef_node_type *t, void *ud)
 {
     (void)ud;
-    printf("%-20s %-10s in:%d out:%s  %s\n", t->name, t->category ? t->category : "",
-           t->inputs, t->outputs == EF_OUTPUTS_FROM_CONFIG ? "n" : (char[]){(char)('0' + t->outputs), 0},
+    printf("%-20s %-10s in:%d out:%s  %s\n", t->name, t->category ? t->category : "", t->inputs,
+           t->outputs == EF_OUTPUTS_FROM_CONFIG ? "n" : (char[]){(char)('0' + t->outputs), 0},
            t->description ? t->description : "");
     for (const struct ef_prop *p = t->props; p && p->kind != EF_PROP_END; p++) {
         printf("    %-18s default %-12s %s%s\n", p->name, p->def ? p->def : "-",
@@ -288,7 +290,8 @@ static void print_type_text(const struct ef_node_type *t, void *ud)
 
 static const char *kind_name(enum ef_prop_kind k)
 {
-    static const char *const names[] = {"end", "string", "number", "integer", "boolean", "any", "node"};
+    static const char *const names[] = {"end",     "string", "number", "integer",
+                                        "boolean", "any",    "node"};
     return (unsigned)k < sizeof(names) / sizeof(names[0]) ? names[k] : "?";
 }
 
@@ -300,8 +303,9 @@ static void add_type_json(const struct ef_node_type *t, void *ud)
     ef_val_obj_set_take(o, "category", ef_val_str(t->category ? t->category : ""));
     ef_val_obj_set_take(o, "description", ef_val_str(t->description ? t->description : ""));
     ef_val_obj_set_take(o, "inputs", ef_val_num(t->inputs));
-    ef_val_obj_set_take(o, "outputs", t->outputs == EF_OUTPUTS_FROM_CONFIG ? ef_val_str("config")
-                                                                          : ef_val_num(t->outputs));
+    ef_val_obj_set_take(o, "outputs",
+                        t->outputs == EF_OUTPUTS_FROM_CONFIG ? ef_val_str("config")
+                                                             : ef_val_num(t->outputs));
     ef_val_obj_set_take(o, "config", ef_val_bool(t->flags & EF_TYPE_CONFIG));
     struct ef_val *props = ef_val_arr();
     for (const struct ef_prop *p = t->props; p && p->kind != EF_PROP_END; p++) {

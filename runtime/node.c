@@ -69,8 +69,7 @@ const struct ef_node_type *ef_node_type_of(const struct ef_node *n)
 
 /* ---- Logging ---- */
 
-static void node_logv(const struct ef_node *n, enum ef_log_level level, const char *fmt,
-                      va_list ap)
+static void node_logv(const struct ef_node *n, enum ef_log_level level, const char *fmt, va_list ap)
 {
     char text[1536];
     vsnprintf(text, sizeof(text), fmt, ap);
@@ -192,7 +191,8 @@ static struct ef_val *source_obj(const struct ef_node *n)
         return NULL;
     }
     /* A subflow instance reports its flows.json type, "subflow:<id>". */
-    const char *type = n->sf_def ? ef_val_str_get(ef_val_obj_get(n->config, "type")) : n->type->name;
+    const char *type =
+        n->sf_def ? ef_val_str_get(ef_val_obj_get(n->config, "type")) : n->type->name;
     ef_val_obj_set_take(src, "id", ef_val_str(n->id));
     ef_val_obj_set_take(src, "type", ef_val_str(type));
     if (n->name) {
@@ -294,7 +294,8 @@ static size_t select_candidates(struct ef_node **list, size_t nlist,
     for (size_t i = 0; i < nlist; i++) {
         struct ef_node *t = list[i];
         const struct ef_val *scope = ef_val_obj_get(t->config, "scope");
-        bool group_scope = ef_val_type(scope) == EF_STR && strcmp(ef_val_str_get(scope), "group") == 0;
+        bool group_scope =
+            ef_val_type(scope) == EF_STR && strcmp(ef_val_str_get(scope), "group") == 0;
         if (t->group && group_scope && !reporting->group) {
             continue;
         }
@@ -345,7 +346,8 @@ static bool flow_handle_error(struct ef_scope *flow, struct ef_node *n, const ch
                 }
                 by_uncaught = true;
             }
-            struct ef_val *root = msg ? ef_val_ref((struct ef_val *)ef_msg_root(msg)) : ef_val_obj();
+            struct ef_val *root =
+                msg ? ef_val_ref((struct ef_val *)ef_msg_root(msg)) : ef_val_obj();
             struct ef_val *err = ef_val_obj();
             struct ef_val *src = source_obj(n);
             if (!root || !err || !src || !ef_val_mut(&root)) {

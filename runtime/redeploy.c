@@ -137,7 +137,8 @@ static bool changed_uncached(struct plan *p, const char *id, int depth)
             continue;
         }
         const struct ef_val *ref = idmap__get(p->new_ids, ef_val_str_get(v));
-        if (ref && !ef_val_obj_get(ref, "x") && ref != n && changed(p, ef_val_str_get(v), depth + 1)) {
+        if (ref && !ef_val_obj_get(ref, "x") && ref != n &&
+            changed(p, ef_val_str_get(v), depth + 1)) {
             return true;
         }
     }

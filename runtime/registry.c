@@ -73,8 +73,7 @@ int ef_register_type(struct ef_plugin *p, const struct ef_node_type *t)
         return EF_EVERSION;
     }
     if (t->size < offsetof(struct ef_node_type, cb_close) + sizeof(t->cb_close)) {
-        ef_log_error("plugin %s: type %s: struct size %u is too small", p->name, t->name,
-                     t->size);
+        ef_log_error("plugin %s: type %s: struct size %u is too small", p->name, t->name, t->size);
         return EF_EINVAL;
     }
     if (registry__find(t->name)) {
@@ -217,8 +216,8 @@ static int load_plugin(const char *path)
     static const int supported[] = {EF_ABI_VERSION};
     int v = version(1, supported);
     if (v < 1 || v > EF_ABI_VERSION) {
-        ef_log_error("plugin %s: no common ABI version (runtime offers %d, plugin chose %d)",
-                     path, EF_ABI_VERSION, v);
+        ef_log_error("plugin %s: no common ABI version (runtime offers %d, plugin chose %d)", path,
+                     EF_ABI_VERSION, v);
         dlclose(h);
         return EF_EVERSION;
     }

@@ -34,8 +34,8 @@ int runtime__init(struct ef_runtime *rt, struct ef_settings *settings, char *err
         return EF_EIO;
     }
     rt->loop.rt = rt;
-    rt->ctx = ctx__create(settings__get(settings, "contextStorage"), settings->user_dir, err,
-                          errlen);
+    rt->ctx =
+        ctx__create(settings__get(settings, "contextStorage"), settings->user_dir, err, errlen);
     if (!rt->ctx) {
         return EF_EINVAL;
     }

@@ -626,7 +626,7 @@ struct ef_server *server__start(struct ef_runtime *rt, const struct ef_server_op
     info.user = s;
     info.max_http_header_data = 8192;
     info.fd_limit_per_thread = 4096; /* lws sizes per-fd tables by this (default: ulimit -n) */
-    info.pt_serv_buf_size = 65536; /* static files go out in 64 KiB writes, not 4 KiB */
+    info.pt_serv_buf_size = 65536;   /* static files go out in 64 KiB writes, not 4 KiB */
     info.timeout_secs = 30;
     info.keepalive_timeout = 30;
     info.ka_time = 0;

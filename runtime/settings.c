@@ -58,8 +58,9 @@ struct ef_settings *settings__load(const char *path, char *err, size_t errlen)
     const struct ef_val *fi = ef_val_obj_get(ef_val_obj_get(fl, "config"), "flushInterval");
     s->context_flush_ms = ef_val_type(fi) == EF_NUM ? ef_val_num_get(fi) * 1000 : 30000;
     const struct ef_val *mq = ef_val_obj_get(s->root, "maxQueuedMessages");
-    s->max_queue = ef_val_type(mq) == EF_NUM && ef_val_num_get(mq) >= 16 ? (size_t)ef_val_num_get(mq)
-                                                                       : 1000000;
+    s->max_queue = ef_val_type(mq) == EF_NUM && ef_val_num_get(mq) >= 16
+                       ? (size_t)ef_val_num_get(mq)
+                       : 1000000;
     return s;
 }
 

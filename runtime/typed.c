@@ -47,7 +47,7 @@ double typed__to_number(const char *s, size_t len)
         int base = (buf[1] == 'x' || buf[1] == 'X') ? 16 : (buf[1] == 'b' || buf[1] == 'B') ? 2 : 8;
         double v = 0;
         for (size_t i = 2; i < len; i++) {
-            int d = isdigit((unsigned char)buf[i]) ? buf[i] - '0'
+            int d = isdigit((unsigned char)buf[i])    ? buf[i] - '0'
                     : isxdigit((unsigned char)buf[i]) ? (tolower((unsigned char)buf[i]) - 'a' + 10)
                                                       : 99;
             if (d >= base) {
@@ -392,9 +392,9 @@ int ef_node_eval_typed(struct ef_node *n, const char *type, const struct ef_val 
 
 /* ---- Dates (moment-style format tokens) ---- */
 
-static const char *const month_names[] = {"January", "February", "March",     "April",
-                                          "May",     "June",     "July",      "August",
-                                          "September", "October", "November", "December"};
+static const char *const month_names[] = {"January",   "February", "March",    "April",
+                                          "May",       "June",     "July",     "August",
+                                          "September", "October",  "November", "December"};
 static const char *const day_names[] = {"Sunday",   "Monday", "Tuesday", "Wednesday",
                                         "Thursday", "Friday", "Saturday"};
 

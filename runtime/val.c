@@ -443,7 +443,7 @@ enum ef_type ef_val_type(const struct ef_val *v)
 
 const char *ef_type_name(enum ef_type t)
 {
-    static const char *const names[] = {"null",  "boolean", "number", "string",
+    static const char *const names[] = {"null",   "boolean", "number", "string",
                                         "buffer", "array",   "object", "handle"};
     return (unsigned)t < sizeof(names) / sizeof(names[0]) ? names[t] : "unknown";
 }

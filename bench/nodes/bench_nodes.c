@@ -78,15 +78,20 @@ struct bsource {
 static const struct ef_prop bsource_props[] = {
     {EF_PROP_STR, "name", "\"\"", false, "Label", offsetof(struct bsource, name)},
     {EF_PROP_INT, "count", "1", false, "Messages to send per run", offsetof(struct bsource, count)},
-    {EF_PROP_ANY, "payload", "0", false, "Payload of every message", offsetof(struct bsource, payload)},
-    {EF_PROP_BOOL, "seq", "false", false, "Payload is the message index", offsetof(struct bsource, seq)},
+    {EF_PROP_ANY, "payload", "0", false, "Payload of every message",
+     offsetof(struct bsource, payload)},
+    {EF_PROP_BOOL, "seq", "false", false, "Payload is the message index",
+     offsetof(struct bsource, seq)},
     {EF_PROP_INT, "size", "0", false, "If > 0, payload is one shared buffer of this many bytes",
      offsetof(struct bsource, size)},
-    {EF_PROP_INT, "batch", "1000", false, "Messages sent per loop turn", offsetof(struct bsource, batch)},
+    {EF_PROP_INT, "batch", "1000", false, "Messages sent per loop turn",
+     offsetof(struct bsource, batch)},
     {EF_PROP_INT, "window", "0", false, "Most messages in flight (0: no limit)",
      offsetof(struct bsource, window)},
-    {EF_PROP_INT, "delay", "0", false, "Milliseconds before a run starts", offsetof(struct bsource, delay)},
-    {EF_PROP_BOOL, "start", "true", false, "Run once the flows have started", offsetof(struct bsource, start)},
+    {EF_PROP_INT, "delay", "0", false, "Milliseconds before a run starts",
+     offsetof(struct bsource, delay)},
+    {EF_PROP_BOOL, "start", "true", false, "Run once the flows have started",
+     offsetof(struct bsource, start)},
     {EF_PROP_END, NULL, NULL, false, NULL, 0},
 };
 
@@ -144,7 +149,7 @@ static void bsource_step(struct ef_node *n)
     }
     while (s->sent < end) {
         struct ef_val *obj = ef_val_obj();
-        struct ef_val *pv = s->buf ? ef_val_ref(s->buf)
+        struct ef_val *pv = s->buf   ? ef_val_ref(s->buf)
                             : s->seq ? ef_val_num((double)s->sent)
                                      : ef_val_ref((struct ef_val *)s->payload);
         if (!pv) {
@@ -287,7 +292,8 @@ struct bsink {
 
 static const struct ef_prop bsink_props[] = {
     {EF_PROP_STR, "name", "\"\"", false, "Label", offsetof(struct bsink, name)},
-    {EF_PROP_INT, "count", "1", false, "Messages to count before reporting", offsetof(struct bsink, count)},
+    {EF_PROP_INT, "count", "1", false, "Messages to count before reporting",
+     offsetof(struct bsink, count)},
     {EF_PROP_STR, "source", "\"\"", false, "Id of the bench-source timing starts from",
      offsetof(struct bsink, source)},
     {EF_PROP_BOOL, "hold", "false", false, "Keep the messages received until close",

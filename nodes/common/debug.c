@@ -68,13 +68,13 @@ static int cb_debug_init(struct ef_node *n, const struct ef_val *config)
     struct debug *d = ef_node_priv(n);
     const struct ef_val *c = ef_val_obj_get(config, "complete");
     const struct ef_val *con = ef_val_obj_get(config, "console");
-    d->console = ef_val_type(con) == EF_BOOL ? ef_val_bool_get(con)
-                                             : !strcmp(ef_val_str_get(con), "true");
+    d->console =
+        ef_val_type(con) == EF_BOOL ? ef_val_bool_get(con) : !strcmp(ef_val_str_get(con), "true");
     if (!strcmp(d->target_type, "jsonata")) {
         d->complete = ef_val_str_get(c);
     } else {
-        d->complete = ef_val_type(c) == EF_BOOL ? (ef_val_bool_get(c) ? "true" : "false")
-                                                : ef_val_str_get(c);
+        d->complete =
+            ef_val_type(c) == EF_BOOL ? (ef_val_bool_get(c) ? "true" : "false") : ef_val_str_get(c);
         if (!*d->complete || !strcmp(d->complete, "false")) {
             d->complete = "payload";
         }
@@ -90,8 +90,8 @@ static int cb_debug_init(struct ef_node *n, const struct ef_val *config)
 }
 
 /* The value the debug node shows for msg (new ref, NULL = undefined). */
-static int debug_value(struct ef_node *n, const struct ef_msg *msg, const char *what,
-                       bool jsonata, struct ef_val **out)
+static int debug_value(struct ef_node *n, const struct ef_msg *msg, const char *what, bool jsonata,
+                       struct ef_val **out)
 {
     char err[256];
     if (jsonata) {
@@ -224,8 +224,8 @@ static int cb_debug_input(struct ef_node *n, struct ef_msg *msg)
             log_console(n, out, !strcmp(d->complete, "true"));
         }
         if (d->active && d->tosidebar) {
-            struct ef_debug_event ev = {n, out, msg,
-                                        jsonata || !strcmp(d->complete, "true") ? NULL : d->complete};
+            struct ef_debug_event ev = {
+                n, out, msg, jsonata || !strcmp(d->complete, "true") ? NULL : d->complete};
             runtime__emit_debug(n->fs->rt, &ev);
         }
     }

@@ -26,8 +26,8 @@ struct link_call {
 };
 
 static const struct ef_prop link_call_props[] = {
-    {EF_PROP_STR, "linkType", "\"static\"", false, "static: the target in links; dynamic: msg.target",
-     offsetof(struct link_call, link_type)},
+    {EF_PROP_STR, "linkType", "\"static\"", false,
+     "static: the target in links; dynamic: msg.target", offsetof(struct link_call, link_type)},
     {EF_PROP_ANY, "links", "[]", false, "the id of the target link in node",
      offsetof(struct link_call, links)},
     {EF_PROP_ANY, "timeout", "\"30\"", false, "seconds to wait for the return", EF_PROP_NOFIELD},

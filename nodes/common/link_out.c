@@ -13,8 +13,9 @@ struct link_out {
 };
 
 static const struct ef_prop link_out_props[] = {
-    {EF_PROP_STR, "mode", "\"link\"", false, "link: send to the linked link in nodes; return: "
-                                            "return to the calling link call node",
+    {EF_PROP_STR, "mode", "\"link\"", false,
+     "link: send to the linked link in nodes; return: "
+     "return to the calling link call node",
      offsetof(struct link_out, mode)},
     {EF_PROP_ANY, "links", "[]", false, "ids of the link in nodes to send to", EF_PROP_NOFIELD},
     {EF_PROP_END},

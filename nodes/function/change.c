@@ -570,12 +570,12 @@ static struct ef_val *replace_in(const struct ef_val *current, const struct from
     }
     if (f->re) {
         out = js__regex_replace(f->re, ef_val_str_get(current), ef_val_str_len(current), rep, rlen,
-                               &olen);
+                                &olen);
     } else {
         char err[64];
         struct js_regex *u = js__regex_new("undefined", 9, "", err, sizeof(err));
         out = u ? js__regex_replace(u, ef_val_str_get(current), ef_val_str_len(current), rep, rlen,
-                                   &olen)
+                                    &olen)
                 : NULL;
         js__regex_free(u);
     }

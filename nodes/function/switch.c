@@ -15,7 +15,6 @@
 #include "js.h"
 #include "typed.h"
 
-
 enum op {
     OP_EQ,
     OP_NEQ,
@@ -378,8 +377,8 @@ static bool has_key(const struct ef_val *a, const struct ef_val *b)
         break;
     case EF_BUF: r = array_index(k, kl, &idx) && idx < ef_val_buf_len(a); break;
     case EF_STR:
-        r = !strcmp(k, "length") ||
-            (array_index(k, kl, &idx) && idx < js__utf16_length(ef_val_str_get(a), ef_val_str_len(a)));
+        r = !strcmp(k, "length") || (array_index(k, kl, &idx) &&
+                                     idx < js__utf16_length(ef_val_str_get(a), ef_val_str_len(a)));
         break;
     default: break;
     }
@@ -428,7 +427,8 @@ static int eval_rule(struct ef_node *n, struct srule *r, const struct ef_val *a,
                 text = b ? js__to_string(b, &len) : strdup("(?:)");
                 src = text;
             }
-            re = src ? js__regex_new(src, strlen(src), r->icase ? "i" : "", err, sizeof(err)) : NULL;
+            re =
+                src ? js__regex_new(src, strlen(src), r->icase ? "i" : "", err, sizeof(err)) : NULL;
             free(text);
             if (!re) {
                 ef_node_error(n, msg, "SyntaxError: %s", err);

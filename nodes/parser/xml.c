@@ -369,8 +369,8 @@ enum { XN_ELEM, XN_TEXT, XN_RAW };
 
 struct xnode {
     int type;
-    char *name;        /* element */
-    char *value;       /* text (escaped) or raw */
+    char *name;          /* element */
+    char *value;         /* text (escaped) or raw */
     struct strbuf attrs; /* rendered ` a="v"` pairs */
     struct xnode **kids;
     size_t nkids, capkids;

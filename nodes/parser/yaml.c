@@ -974,7 +974,8 @@ static void next_line(struct strbuf *b, int level)
 }
 
 /* writeNode(); returns false when the value cannot be written. */
-static bool write_node(struct strbuf *b, int level, const struct ef_val *v, bool compact, bool iskey)
+static bool write_node(struct strbuf *b, int level, const struct ef_val *v, bool compact,
+                       bool iskey)
 {
     switch (ef_val_type(v)) {
     case EF_NULL: strbuf__adds(b, "null"); return true;

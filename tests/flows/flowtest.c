@@ -33,7 +33,8 @@ static void on_debug(void *ud, const struct ef_debug_event *ev)
     const struct ef_val *value = ev->value;
     struct capture *c = ud;
     struct ef_val *line = ef_val_obj();
-    ef_val_obj_set_take(line, "id", ef_val_str(n->alias ? n->alias : n->id)); /* its flows.json id */
+    ef_val_obj_set_take(line, "id",
+                        ef_val_str(n->alias ? n->alias : n->id)); /* its flows.json id */
     if (value) {
         /* What --debug-stdout would print: round-trip through JSON. */
         char *text = ef_json_print(value, 0, NULL);
@@ -103,8 +104,8 @@ static int compare(const struct ef_val *want, const struct ef_val *got, bool uno
 {
     int fails = 0;
     if (!unordered) {
-        size_t n = ef_val_arr_len(want) > ef_val_arr_len(got) ? ef_val_arr_len(want)
-                                                              : ef_val_arr_len(got);
+        size_t n =
+            ef_val_arr_len(want) > ef_val_arr_len(got) ? ef_val_arr_len(want) : ef_val_arr_len(got);
         for (size_t i = 0; i < n; i++) {
             const struct ef_val *w = ef_val_arr_at(want, i), *g = ef_val_arr_at(got, i);
             if (!w || !g || !match(w, g)) {
@@ -191,8 +192,8 @@ int main(int argc, char **argv)
     const struct ef_val *clock = ef_val_obj_get(tc, "clock");
     bool virtual_clock = clock != NULL;
     if (virtual_clock) {
-        loop__use_virtual_clock(&rt->loop,
-                                ef_val_type(clock) == EF_NUM ? ef_val_num_get(clock) : 1767225600000.0);
+        loop__use_virtual_clock(&rt->loop, ef_val_type(clock) == EF_NUM ? ef_val_num_get(clock)
+                                                                        : 1767225600000.0);
     }
     struct ef_problems probs = {0};
     int fails = 0;

@@ -62,7 +62,8 @@ static void cb_source_start(struct ef_node *n)
         ef_val_obj_set_take(payload, "a", ef_val_num(1));
         ef_val_obj_set_take(payload, "big", ef_val_buf_take(calloc(1, 1 << 20), 1 << 20));
         ef_msg_set_take(m, "payload", payload);
-        ef_msg_set_take(m, "hops", ef_val_num(ef_val_num_get(ef_val_obj_get(ef_node_config(n), "hops"))));
+        ef_msg_set_take(m, "hops",
+                        ef_val_num(ef_val_num_get(ef_val_obj_get(ef_node_config(n), "hops"))));
         int rc = ef_node_send(n, 0, m);
         if (nsend_results < 256) {
             send_results[nsend_results++] = rc;
@@ -153,14 +154,15 @@ static void finish(struct ef_runtime *rt)
 static void test_fanout_isolation(void)
 {
     reset_captures();
-    struct ef_runtime *rt = run_flow(
-        "[{\"id\":\"t\",\"type\":\"tab\"},"
-        "{\"id\":\"src\",\"type\":\"t-source\",\"z\":\"t\",\"count\":1,\"wires\":[[\"mut\",\"c2\",\"c3\"]]},"
-        "{\"id\":\"mut\",\"type\":\"t-mutate\",\"z\":\"t\",\"wires\":[[\"c1\"]]},"
-        "{\"id\":\"c1\",\"type\":\"t-capture\",\"z\":\"t\",\"wires\":[]},"
-        "{\"id\":\"c2\",\"type\":\"t-capture\",\"z\":\"t\",\"wires\":[]},"
-        "{\"id\":\"c3\",\"type\":\"t-capture\",\"z\":\"t\",\"wires\":[]}]",
-        NULL);
+    struct ef_runtime *rt =
+        run_flow("[{\"id\":\"t\",\"type\":\"tab\"},"
+                 "{\"id\":\"src\",\"type\":\"t-source\",\"z\":\"t\",\"count\":1,\"wires\":[["
+                 "\"mut\",\"c2\",\"c3\"]]},"
+                 "{\"id\":\"mut\",\"type\":\"t-mutate\",\"z\":\"t\",\"wires\":[[\"c1\"]]},"
+                 "{\"id\":\"c1\",\"type\":\"t-capture\",\"z\":\"t\",\"wires\":[]},"
+                 "{\"id\":\"c2\",\"type\":\"t-capture\",\"z\":\"t\",\"wires\":[]},"
+                 "{\"id\":\"c3\",\"type\":\"t-capture\",\"z\":\"t\",\"wires\":[]}]",
+                 NULL);
     CU_ASSERT_EQUAL_FATAL(ncaptured, 3);
     /* FIFO: c2, c3 were queued before mutate's send to c1. */
     CU_ASSERT_STRING_EQUAL(captured_by[0], "c2");
@@ -183,12 +185,13 @@ static void test_cycle_not_recursive(void)
 {
     reset_captures();
     /* 200000 trips round a self-loop: recursion would overflow the stack. */
-    struct ef_runtime *rt = run_flow(
-        "[{\"id\":\"t\",\"type\":\"tab\"},"
-        "{\"id\":\"src\",\"type\":\"t-source\",\"z\":\"t\",\"count\":1,\"hops\":200000,\"wires\":[[\"cy\"]]},"
-        "{\"id\":\"cy\",\"type\":\"t-cycle\",\"z\":\"t\",\"wires\":[[\"cy\"],[\"c1\"]]},"
-        "{\"id\":\"c1\",\"type\":\"t-capture\",\"z\":\"t\",\"wires\":[]}]",
-        NULL);
+    struct ef_runtime *rt =
+        run_flow("[{\"id\":\"t\",\"type\":\"tab\"},"
+                 "{\"id\":\"src\",\"type\":\"t-source\",\"z\":\"t\",\"count\":1,\"hops\":200000,"
+                 "\"wires\":[[\"cy\"]]},"
+                 "{\"id\":\"cy\",\"type\":\"t-cycle\",\"z\":\"t\",\"wires\":[[\"cy\"],[\"c1\"]]},"
+                 "{\"id\":\"c1\",\"type\":\"t-capture\",\"z\":\"t\",\"wires\":[]}]",
+                 NULL);
     CU_ASSERT_EQUAL(ncaptured, 1);
     CU_ASSERT(rt->loop.delivered >= 200002);
     finish(rt);
@@ -312,10 +315,11 @@ static void test_stop_drains(void)
     struct ef_runtime *rt = calloc(1, sizeof(*rt));
     CU_ASSERT_FATAL(runtime__init(rt, s, err, sizeof(err)) == 0);
     register_test_types();
-    const char *flow = "[{\"id\":\"t\",\"type\":\"tab\"},"
-                       "{\"id\":\"src\",\"type\":\"t-source\",\"z\":\"t\",\"count\":50,\"wires\":[[\"m\"]]},"
-                       "{\"id\":\"m\",\"type\":\"t-mutate\",\"z\":\"t\",\"wires\":[[\"c1\"]]},"
-                       "{\"id\":\"c1\",\"type\":\"t-capture\",\"z\":\"t\",\"wires\":[]}]";
+    const char *flow =
+        "[{\"id\":\"t\",\"type\":\"tab\"},"
+        "{\"id\":\"src\",\"type\":\"t-source\",\"z\":\"t\",\"count\":50,\"wires\":[[\"m\"]]},"
+        "{\"id\":\"m\",\"type\":\"t-mutate\",\"z\":\"t\",\"wires\":[[\"c1\"]]},"
+        "{\"id\":\"c1\",\"type\":\"t-capture\",\"z\":\"t\",\"wires\":[]}]";
     struct ef_val *cfg = ef_json_parse(flow, strlen(flow), NULL, 0);
     struct ef_problems probs = {0};
     CU_ASSERT_EQUAL_FATAL(runtime__deploy(rt, cfg, &probs), 0); /* the source sends 50 at start */

@@ -380,7 +380,8 @@ static double parse_seconds(size_t n, bool index)
     char *s = malloc(cap);
     s[o++] = '{';
     for (size_t i = 0; i < n; i++) {
-        o += (size_t)snprintf(s + o, cap - o, "%s\"%s%zu\":%zu", i ? "," : "", index ? "" : "k", i, i);
+        o += (size_t)snprintf(s + o, cap - o, "%s\"%s%zu\":%zu", i ? "," : "", index ? "" : "k", i,
+                              i);
     }
     s[o++] = '}';
     double t0 = now();

@@ -113,26 +113,28 @@ static void finish(struct ef_runtime *rt)
 static void test_nodes_deploy(void)
 {
     struct ef_runtime *rt = rt_new();
-    CU_ASSERT_EQUAL(deploy(rt,
-                           "[" FLOW_TAB1 ","
-                           "{\"id\":\"a\",\"type\":\"t-probe\",\"z\":\"t1\",\"x\":1,\"wires\":[[\"b\"]]},"
-                           "{\"id\":\"b\",\"type\":\"t-probe\",\"z\":\"t1\",\"v\":1,\"wires\":[[\"c\"]]},"
-                           "{\"id\":\"c\",\"type\":\"t-probe\",\"z\":\"t1\",\"wires\":[]}]",
-                           EF_DEPLOY_FULL),
-                    0);
+    CU_ASSERT_EQUAL(
+        deploy(rt,
+               "[" FLOW_TAB1 ","
+               "{\"id\":\"a\",\"type\":\"t-probe\",\"z\":\"t1\",\"x\":1,\"wires\":[[\"b\"]]},"
+               "{\"id\":\"b\",\"type\":\"t-probe\",\"z\":\"t1\",\"v\":1,\"wires\":[[\"c\"]]},"
+               "{\"id\":\"c\",\"type\":\"t-probe\",\"z\":\"t1\",\"wires\":[]}]",
+               EF_DEPLOY_FULL),
+        0);
     int ga = generation(rt, "a"), gb = generation(rt, "b"), gc = generation(rt, "c");
     struct ef_node *na = flowset__find(rt->active, "a");
     char *t = trace(rt, "a");
     CU_ASSERT_STRING_EQUAL(t, "[\"a\",\"b\",\"c\"]");
     free(t);
     /* b changes, a moves and is rewired to skip b, c is untouched. */
-    CU_ASSERT_EQUAL(deploy(rt,
-                           "[" FLOW_TAB1 ","
-                           "{\"id\":\"a\",\"type\":\"t-probe\",\"z\":\"t1\",\"x\":99,\"wires\":[[\"c\"]]},"
-                           "{\"id\":\"b\",\"type\":\"t-probe\",\"z\":\"t1\",\"v\":2,\"wires\":[[\"c\"]]},"
-                           "{\"id\":\"c\",\"type\":\"t-probe\",\"z\":\"t1\",\"wires\":[]}]",
-                           EF_DEPLOY_NODES),
-                    0);
+    CU_ASSERT_EQUAL(
+        deploy(rt,
+               "[" FLOW_TAB1 ","
+               "{\"id\":\"a\",\"type\":\"t-probe\",\"z\":\"t1\",\"x\":99,\"wires\":[[\"c\"]]},"
+               "{\"id\":\"b\",\"type\":\"t-probe\",\"z\":\"t1\",\"v\":2,\"wires\":[[\"c\"]]},"
+               "{\"id\":\"c\",\"type\":\"t-probe\",\"z\":\"t1\",\"wires\":[]}]",
+               EF_DEPLOY_NODES),
+        0);
     CU_ASSERT_PTR_EQUAL(flowset__find(rt->active, "a"), na);
     CU_ASSERT_EQUAL(generation(rt, "a"), ga);
     CU_ASSERT_EQUAL(generation(rt, "c"), gc);
@@ -142,24 +144,26 @@ static void test_nodes_deploy(void)
     CU_ASSERT_STRING_EQUAL(t, "[\"a\",\"c\"]");
     free(t);
     /* A refused deploy (unknown type) changes nothing, wiring included. */
-    CU_ASSERT_NOT_EQUAL(deploy(rt,
-                               "[" FLOW_TAB1 ","
-                               "{\"id\":\"a\",\"type\":\"t-probe\",\"z\":\"t1\",\"x\":99,\"wires\":[[\"b\"]]},"
-                               "{\"id\":\"z\",\"type\":\"no-such-type\",\"z\":\"t1\",\"wires\":[]}]",
-                               EF_DEPLOY_NODES),
-                        0);
+    CU_ASSERT_NOT_EQUAL(
+        deploy(rt,
+               "[" FLOW_TAB1 ","
+               "{\"id\":\"a\",\"type\":\"t-probe\",\"z\":\"t1\",\"x\":99,\"wires\":[[\"b\"]]},"
+               "{\"id\":\"z\",\"type\":\"no-such-type\",\"z\":\"t1\",\"wires\":[]}]",
+               EF_DEPLOY_NODES),
+        0);
     CU_ASSERT_PTR_EQUAL(flowset__find(rt->active, "a"), na);
     t = trace(rt, "a");
     CU_ASSERT_STRING_EQUAL(t, "[\"a\",\"c\"]");
     free(t);
     /* A full deploy restarts everything. */
     int before = inits;
-    CU_ASSERT_EQUAL(deploy(rt,
-                           "[" FLOW_TAB1 ","
-                           "{\"id\":\"a\",\"type\":\"t-probe\",\"z\":\"t1\",\"x\":99,\"wires\":[[\"c\"]]},"
-                           "{\"id\":\"c\",\"type\":\"t-probe\",\"z\":\"t1\",\"wires\":[]}]",
-                           EF_DEPLOY_FULL),
-                    0);
+    CU_ASSERT_EQUAL(
+        deploy(rt,
+               "[" FLOW_TAB1 ","
+               "{\"id\":\"a\",\"type\":\"t-probe\",\"z\":\"t1\",\"x\":99,\"wires\":[[\"c\"]]},"
+               "{\"id\":\"c\",\"type\":\"t-probe\",\"z\":\"t1\",\"wires\":[]}]",
+               EF_DEPLOY_FULL),
+        0);
     CU_ASSERT_EQUAL(inits, before + 2);
     finish(rt);
 }
@@ -186,24 +190,26 @@ static void test_flows_deploy(void)
 static void test_dependencies_restart(void)
 {
     struct ef_runtime *rt = rt_new();
-    const char *v1 = "[{\"id\":\"t1\",\"type\":\"tab\",\"env\":[{\"name\":\"A\",\"value\":\"1\",\"type\":\"str\"}]},"
-                     FLOW_TAB2 ","
-                     "{\"id\":\"cfg\",\"type\":\"t-probe-config\",\"v\":1},"
-                     "{\"id\":\"user\",\"type\":\"t-probe\",\"z\":\"t2\",\"conf\":\"cfg\",\"wires\":[]},"
-                     "{\"id\":\"other\",\"type\":\"t-probe\",\"z\":\"t2\",\"wires\":[]},"
-                     "{\"id\":\"inenv\",\"type\":\"t-probe\",\"z\":\"t1\",\"wires\":[]}]";
-    const char *v2 = "[{\"id\":\"t1\",\"type\":\"tab\",\"env\":[{\"name\":\"A\",\"value\":\"2\",\"type\":\"str\"}]},"
-                     FLOW_TAB2 ","
-                     "{\"id\":\"cfg\",\"type\":\"t-probe-config\",\"v\":2},"
-                     "{\"id\":\"user\",\"type\":\"t-probe\",\"z\":\"t2\",\"conf\":\"cfg\",\"wires\":[]},"
-                     "{\"id\":\"other\",\"type\":\"t-probe\",\"z\":\"t2\",\"wires\":[]},"
-                     "{\"id\":\"inenv\",\"type\":\"t-probe\",\"z\":\"t1\",\"wires\":[]}]";
+    const char *v1 =
+        "[{\"id\":\"t1\",\"type\":\"tab\",\"env\":[{\"name\":\"A\",\"value\":\"1\",\"type\":"
+        "\"str\"}]}," FLOW_TAB2 ","
+        "{\"id\":\"cfg\",\"type\":\"t-probe-config\",\"v\":1},"
+        "{\"id\":\"user\",\"type\":\"t-probe\",\"z\":\"t2\",\"conf\":\"cfg\",\"wires\":[]},"
+        "{\"id\":\"other\",\"type\":\"t-probe\",\"z\":\"t2\",\"wires\":[]},"
+        "{\"id\":\"inenv\",\"type\":\"t-probe\",\"z\":\"t1\",\"wires\":[]}]";
+    const char *v2 =
+        "[{\"id\":\"t1\",\"type\":\"tab\",\"env\":[{\"name\":\"A\",\"value\":\"2\",\"type\":"
+        "\"str\"}]}," FLOW_TAB2 ","
+        "{\"id\":\"cfg\",\"type\":\"t-probe-config\",\"v\":2},"
+        "{\"id\":\"user\",\"type\":\"t-probe\",\"z\":\"t2\",\"conf\":\"cfg\",\"wires\":[]},"
+        "{\"id\":\"other\",\"type\":\"t-probe\",\"z\":\"t2\",\"wires\":[]},"
+        "{\"id\":\"inenv\",\"type\":\"t-probe\",\"z\":\"t1\",\"wires\":[]}]";
     CU_ASSERT_EQUAL(deploy(rt, v1, EF_DEPLOY_FULL), 0);
     int gu = generation(rt, "user"), go = generation(rt, "other"), ge = generation(rt, "inenv");
     int gcfg = generation(rt, "cfg");
     CU_ASSERT_EQUAL(deploy(rt, v2, EF_DEPLOY_NODES), 0);
     CU_ASSERT_NOT_EQUAL(generation(rt, "cfg"), gcfg);
-    CU_ASSERT_NOT_EQUAL(generation(rt, "user"), gu); /* its config node changed */
+    CU_ASSERT_NOT_EQUAL(generation(rt, "user"), gu);  /* its config node changed */
     CU_ASSERT_NOT_EQUAL(generation(rt, "inenv"), ge); /* its tab's env changed */
     CU_ASSERT_EQUAL(generation(rt, "other"), go);
     finish(rt);

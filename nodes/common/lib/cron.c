@@ -704,4 +704,3 @@ double cron__next(const struct cron_expr *c, double after_ms)
     }
     return (double)t * 1000;
 }
-

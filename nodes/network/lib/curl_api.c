@@ -10,13 +10,27 @@
 struct curl_api curl__api;
 
 static const char *const curl_names[] = {
-    "curl_global_init",     "curl_global_cleanup",      "curl_easy_init",
-    "curl_easy_setopt",     "curl_easy_getinfo",        "curl_easy_cleanup",
-    "curl_easy_strerror",   "curl_slist_append",        "curl_slist_free_all",
-    "curl_free",            "curl_url",                 "curl_url_cleanup",
-    "curl_url_set",         "curl_url_get",             "curl_multi_init",
-    "curl_multi_cleanup",   "curl_multi_setopt",        "curl_multi_add_handle",
-    "curl_multi_remove_handle", "curl_multi_socket_action", "curl_multi_assign",
+    "curl_global_init",
+    "curl_global_cleanup",
+    "curl_easy_init",
+    "curl_easy_setopt",
+    "curl_easy_getinfo",
+    "curl_easy_cleanup",
+    "curl_easy_strerror",
+    "curl_slist_append",
+    "curl_slist_free_all",
+    "curl_free",
+    "curl_url",
+    "curl_url_cleanup",
+    "curl_url_set",
+    "curl_url_get",
+    "curl_multi_init",
+    "curl_multi_cleanup",
+    "curl_multi_setopt",
+    "curl_multi_add_handle",
+    "curl_multi_remove_handle",
+    "curl_multi_socket_action",
+    "curl_multi_assign",
     "curl_multi_info_read",
 };
 
@@ -34,7 +48,7 @@ int curl_api__load(char *err, size_t errlen)
         return -1;
     }
     struct curl_api api;
-    void (**slot)(void) = (void (**)(void))&api;
+    void (**slot)(void) = (void (**)(void)) & api;
     for (size_t i = 0; i < sizeof(curl_names) / sizeof(curl_names[0]); i++) {
         void *sym = dlsym(h, curl_names[i]);
         if (!sym) {

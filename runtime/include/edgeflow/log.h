@@ -6,7 +6,14 @@
 
 #include <stdarg.h>
 
-enum ef_log_level { EF_LOG_FATAL, EF_LOG_ERROR, EF_LOG_WARN, EF_LOG_INFO, EF_LOG_DEBUG, EF_LOG_TRACE };
+enum ef_log_level {
+    EF_LOG_FATAL,
+    EF_LOG_ERROR,
+    EF_LOG_WARN,
+    EF_LOG_INFO,
+    EF_LOG_DEBUG,
+    EF_LOG_TRACE
+};
 
 /* Logs a line at `level` if it passes the current threshold. */
 void ef_log(enum ef_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -152,7 +152,8 @@ void ef_node_status(struct ef_node *n, const char *fill, const char *shape, cons
 typedef void (*ef_timer_cb)(struct ef_node *n, void *arg);
 /* Creates a stopped timer. Returns NULL on OOM. */
 struct ef_timer *ef_timer_new(struct ef_node *n, ef_timer_cb cb, void *arg);
-/* (Re)starts: first after `ms` (0 counts as 1, as setTimeout), then every `repeat_ms` if non-zero. */
+/* (Re)starts: first after `ms` (0 counts as 1, as setTimeout), then every `repeat_ms` if non-zero.
+ */
 int ef_timer_start(struct ef_timer *t, uint64_t ms, uint64_t repeat_ms);
 void ef_timer_stop(struct ef_timer *t);
 /* Stops and frees the timer (NULL-safe). */
@@ -186,8 +187,8 @@ enum ef_ctx_scope { EF_CTX_NODE, EF_CTX_FLOW, EF_CTX_GLOBAL };
 struct ef_val *ef_ctx_get(struct ef_node *n, enum ef_ctx_scope scope, const char *store,
                           const char *key);
 /* Writes a key, adopting v on success; v == NULL deletes it. Returns 0 or EF_E*. */
-int ef_ctx_set_take(struct ef_node *n, enum ef_ctx_scope scope, const char *store,
-                    const char *key, struct ef_val *v);
+int ef_ctx_set_take(struct ef_node *n, enum ef_ctx_scope scope, const char *store, const char *key,
+                    struct ef_val *v);
 /* The keys of a scope, as a new array value; NULL on error. */
 struct ef_val *ef_ctx_keys(struct ef_node *n, enum ef_ctx_scope scope, const char *store);
 /*

@@ -82,9 +82,9 @@ struct ef_val *ef_val_mut(struct ef_val **slot);
 
 /* ---- Inspection ---- */
 enum ef_type ef_val_type(const struct ef_val *v);
-const char *ef_type_name(enum ef_type t); /* "null","boolean","number",... */
-bool ef_val_bool_get(const struct ef_val *v);     /* false if not a bool */
-double ef_val_num_get(const struct ef_val *v);    /* 0 if not a number */
+const char *ef_type_name(enum ef_type t);           /* "null","boolean","number",... */
+bool ef_val_bool_get(const struct ef_val *v);       /* false if not a bool */
+double ef_val_num_get(const struct ef_val *v);      /* 0 if not a number */
 const char *ef_val_str_get(const struct ef_val *v); /* NUL-terminated; "" if not a string */
 size_t ef_val_str_len(const struct ef_val *v);
 const uint8_t *ef_val_buf_data(const struct ef_val *v);
@@ -132,8 +132,8 @@ int ef_val_obj_del(struct ef_val *o, const char *key, size_t klen);
 struct ef_val *ef_json_parse(const char *text, size_t len, char *err, size_t errlen);
 /* Options for ef_json_print. */
 enum {
-    EF_JSON_PRETTY = 1,      /* indent by 4 spaces (JSON.stringify(v,null,4)) */
-    EF_JSON_BUF_OBJECT = 2,  /* buffers as {"type":"Buffer","data":[..]} (default) */
+    EF_JSON_PRETTY = 1,     /* indent by 4 spaces (JSON.stringify(v,null,4)) */
+    EF_JSON_BUF_OBJECT = 2, /* buffers as {"type":"Buffer","data":[..]} (default) */
 };
 /*
  * Serialises `v` as JSON.stringify would (buffers as Node's Buffer.toJSON,
