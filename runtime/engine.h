@@ -225,6 +225,8 @@ struct ef_runtime {
     struct ef_runtime_hooks hooks[EF_MAX_HOOKS];
     size_t nhooks;
     bool stopping;
+    uv_signal_t sig_int, sig_term; /* graceful stop (runtime__run) */
+    uv_timer_t ctx_timer;          /* file-context flushes */
 };
 
 /* Adds a set of hooks (copied). Returns 0, or EF_EFULL past EF_MAX_HOOKS. */

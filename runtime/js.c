@@ -593,3 +593,21 @@ bool js__compare(const struct ef_val *a, const struct ef_val *b, char op)
     free(y.owned);
     return r;
 }
+
+double js__parse_int(const struct ef_val *v)
+{
+    if (ef_val_type(v) == EF_NUM) {
+        double d = ef_val_num_get(v);
+        return isfinite(d) ? trunc(d) : NAN;
+    }
+    if (ef_val_type(v) != EF_STR) {
+        return NAN;
+    }
+    const char *s = ef_val_str_get(v);
+    while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r') {
+        s++;
+    }
+    char *end;
+    long long r = strtoll(s, &end, 10);
+    return end == s ? NAN : (double)r;
+}

@@ -64,6 +64,8 @@ const char *js__jsonata_prefix(const char *err);
 char *js__to_string(const struct ef_val *v, size_t *len);
 /* The length of a UTF-8 string in UTF-16 code units (JavaScript's .length). */
 size_t js__utf16_length(const char *s, size_t len);
+/* parseInt(v, 10): NaN unless it starts (after whitespace) with an integer. */
+double js__parse_int(const struct ef_val *v);
 /* Number(v). */
 double js__to_number(const struct ef_val *v);
 /* typeof v as JavaScript reports it ("undefined", "object", ...). */

@@ -16,9 +16,6 @@
 #define FLOWS_MAX (256u << 20)
 #define DRAIN_MAX_MESSAGES 10000000
 
-static uv_signal_t sig_int, sig_term;
-static uv_timer_t ctx_timer;
-
 static void on_ctx_timer(uv_timer_t *h)
 {
     struct ef_runtime *rt = h->data;
@@ -135,16 +132,16 @@ void runtime__run(struct ef_runtime *rt)
     uv_loop_t *uv = &rt->loop.uv;
     /* The signal handles stay referenced, so the loop waits for them even
      * when the flows have nothing scheduled; runtime__stop() ends the loop. */
-    uv_signal_init(uv, &sig_int);
-    uv_signal_init(uv, &sig_term);
-    sig_int.data = sig_term.data = rt;
-    uv_signal_start(&sig_int, stop_cb, SIGINT);
-    uv_signal_start(&sig_term, stop_cb, SIGTERM);
-    uv_timer_init(uv, &ctx_timer);
-    ctx_timer.data = rt;
+    uv_signal_init(uv, &rt->sig_int);
+    uv_signal_init(uv, &rt->sig_term);
+    rt->sig_int.data = rt->sig_term.data = rt;
+    uv_signal_start(&rt->sig_int, stop_cb, SIGINT);
+    uv_signal_start(&rt->sig_term, stop_cb, SIGTERM);
+    uv_timer_init(uv, &rt->ctx_timer);
+    rt->ctx_timer.data = rt;
     uint64_t every = (uint64_t)rt->settings->context_flush_ms;
-    uv_timer_start(&ctx_timer, on_ctx_timer, every, every);
-    uv_unref((uv_handle_t *)&ctx_timer);
+    uv_timer_start(&rt->ctx_timer, on_ctx_timer, every, every);
+    uv_unref((uv_handle_t *)&rt->ctx_timer);
     if (!rt->stopping) {
         uv_run(uv, UV_RUN_DEFAULT);
     }
@@ -174,14 +171,14 @@ void runtime__destroy(struct ef_runtime *rt)
         flowset__free(rt->active);
         rt->active = NULL;
     }
-    if (ctx_timer.data) {
-        uv_close((uv_handle_t *)&ctx_timer, NULL);
-        ctx_timer.data = NULL;
+    if (rt->ctx_timer.data) {
+        uv_close((uv_handle_t *)&rt->ctx_timer, NULL);
+        rt->ctx_timer.data = NULL;
     }
-    if (sig_int.data) {
-        sig_int.data = NULL;
-        uv_close((uv_handle_t *)&sig_int, NULL);
-        uv_close((uv_handle_t *)&sig_term, NULL);
+    if (rt->sig_int.data) {
+        rt->sig_int.data = NULL;
+        uv_close((uv_handle_t *)&rt->sig_int, NULL);
+        uv_close((uv_handle_t *)&rt->sig_term, NULL);
     }
     loop__close(&rt->loop);
     ctx__destroy(rt->ctx);

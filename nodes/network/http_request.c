@@ -22,6 +22,7 @@
 #include "engine.h"
 #include "js.h"
 #include "strbuf.h"
+#include "base64.h"
 
 #include "../function/lib/mustache.h"
 #include "lib/curl_loop.h"
@@ -306,24 +307,6 @@ static void qs_stringify(struct strbuf *b, const struct ef_val *o)
         qs_escape(b, k, kl);
         strbuf__add(b, "=", 1);
         qs_prim(b, v);
-    }
-}
-
-static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-static void base64(struct strbuf *b, const char *s, size_t len)
-{
-    for (size_t i = 0; i < len; i += 3) {
-        uint32_t v = (uint32_t)(unsigned char)s[i] << 16;
-        if (i + 1 < len) {
-            v |= (uint32_t)(unsigned char)s[i + 1] << 8;
-        }
-        if (i + 2 < len) {
-            v |= (unsigned char)s[i + 2];
-        }
-        char o[4] = {b64[(v >> 18) & 63], b64[(v >> 12) & 63],
-                     i + 1 < len ? b64[(v >> 6) & 63] : '=', i + 2 < len ? b64[v & 63] : '='};
-        strbuf__add(b, o, 4);
     }
 }
 
@@ -998,7 +981,7 @@ static int cb_input(struct ef_node *n, struct ef_msg *msg)
             char *c = strbuf__take(&cb, &cl);
             strbuf__adds(&hb, "Basic ");
             if (c) {
-                base64(&hb, c, cl);
+                base64__encode(&hb, c, cl);
             }
             free(c);
             size_t hl;

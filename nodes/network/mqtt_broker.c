@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "js.h"
 #include "engine.h"
 
 #include "lib/mqtt_conn.h"
@@ -77,25 +78,6 @@ struct mqtt_conn *mqtt_broker__conn(struct ef_node *broker)
 }
 
 /* ---- JavaScript conversions ---- */
-
-/* parseInt(v) as JavaScript: NaN when it does not start with a number. */
-static double js_parse_int(const struct ef_val *v)
-{
-    if (ef_val_type(v) == EF_NUM) {
-        double d = ef_val_num_get(v);
-        return isfinite(d) ? trunc(d) : NAN;
-    }
-    if (ef_val_type(v) != EF_STR) {
-        return NAN;
-    }
-    const char *s = ef_val_str_get(v);
-    char *end;
-    while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r') {
-        s++;
-    }
-    long long r = strtoll(s, &end, 10);
-    return end == s ? NAN : (double)r;
-}
 
 /* Number(v) as JavaScript (for keepalive and qos). */
 static double js_number(const struct ef_val *v)
@@ -235,7 +217,7 @@ static struct mqtt_lwt *create_lwt(const struct ef_val *topic, const struct ef_v
         if (!v) {
             v = ef_val_obj_get(v5, "expiry");
         }
-        double e = js_parse_int(v);
+        double e = js__parse_int(v);
         if (!isnan(e) && e >= 0) {
             MQTTProperty p = {.identifier = MQTTPROPERTY_CODE_MESSAGE_EXPIRY_INTERVAL};
             p.value.integer4 = (unsigned)e;
@@ -245,7 +227,7 @@ static struct mqtt_lwt *create_lwt(const struct ef_val *topic, const struct ef_v
         if (!v) {
             v = ef_val_obj_get(v5, "delay");
         }
-        double d = js_parse_int(v);
+        double d = js__parse_int(v);
         if (!isnan(d) && d >= 0) {
             l->will_delay = (int)d;
         }
@@ -401,7 +383,7 @@ static int build_opts(struct mqtt_broker *b, bool init)
             se = ef_val_obj_get(cfg, "sessionExpiryInterval");
         }
         if (ef_val_truthy(se) && !(ef_val_type(se) == EF_STR && !strcmp(ef_val_str_get(se), "0"))) {
-            double d = js_parse_int(se);
+            double d = js__parse_int(se);
             o.session_expiry = isnan(d) || d < 0 ? 0 : (int64_t)d;
         }
     }

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "js.h"
 #include "engine.h"
 
 #include "lib/mqtt_conn.h"
@@ -48,25 +49,6 @@ static const struct ef_prop in_props[] = {
     {EF_PROP_END},
 };
 
-/* parseInt as JavaScript (NaN when not a number). */
-static double js_parse_int(const struct ef_val *v)
-{
-    if (ef_val_type(v) == EF_NUM) {
-        double d = ef_val_num_get(v);
-        return isfinite(d) ? trunc(d) : NAN;
-    }
-    if (ef_val_type(v) != EF_STR) {
-        return NAN;
-    }
-    const char *s = ef_val_str_get(v);
-    while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r') {
-        s++;
-    }
-    char *end;
-    long long r = strtoll(s, &end, 10);
-    return end == s ? NAN : (double)r;
-}
-
 /* Node-RED's setIntProp: -1 when absent with no default or out of range. */
 static int int_prop(const struct ef_val *obj, const char *key, int min, int max, int def, bool *set)
 {
@@ -76,7 +58,7 @@ static int int_prop(const struct ef_val *obj, const char *key, int min, int max,
         *set = def >= 0;
         return def;
     }
-    double d = js_parse_int(v);
+    double d = js__parse_int(v);
     if (isnan(d) || d < min || d > max) {
         *set = false;
         return -1;
@@ -355,7 +337,7 @@ static int cb_in_init(struct ef_node *n, const struct ef_val *config)
     if (ef_val_type(inputs) == EF_STR) {
         in->dynamic = !strcmp(ef_val_str_get(inputs), "1");
     }
-    double q = js_parse_int(ef_val_obj_get(config, "qos"));
+    double q = js__parse_int(ef_val_obj_get(config, "qos"));
     in->qos = isnan(q) || q < 0 || q > 2 ? 2 : (int)q;
     if (!in->dynamic && !mqtt_util__valid_sub_topic(in->topic)) {
         ef_node_warn(n, "Invalid topic specified");

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "js.h"
 #include "engine.h"
 
 #include "lib/mqtt_conn.h"
@@ -51,24 +52,6 @@ static const struct ef_prop out_props[] = {
      offsetof(struct mqtt_out, expiry)},
     {EF_PROP_END},
 };
-
-static double js_parse_int(const struct ef_val *v)
-{
-    if (ef_val_type(v) == EF_NUM) {
-        double d = ef_val_num_get(v);
-        return isfinite(d) ? trunc(d) : NAN;
-    }
-    if (ef_val_type(v) != EF_STR) {
-        return NAN;
-    }
-    const char *s = ef_val_str_get(v);
-    while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r') {
-        s++;
-    }
-    char *end;
-    long long r = strtoll(s, &end, 10);
-    return end == s ? NAN : (double)r;
-}
 
 /* Number(v) as JavaScript. */
 static double js_number(const struct ef_val *v)
@@ -201,7 +184,7 @@ static int publish(struct ef_node *n, struct ef_msg *msg)
     const struct ef_val *mq = ef_val_obj_get(root, "qos");
     double msg_qos = 0;
     if (ef_val_truthy(mq)) {
-        double q = js_parse_int(mq);
+        double q = js__parse_int(mq);
         msg_qos = (q == 0 || q == 1 || q == 2) ? q : 0;
     }
     double qos = ef_val_truthy(o->qos) ? js_number(o->qos) : msg_qos;
@@ -262,7 +245,7 @@ static int publish(struct ef_node *n, struct ef_msg *msg)
         const struct ef_val *ex =
             ef_val_truthy(o->expiry) ? o->expiry : ef_val_obj_get(root, "messageExpiryInterval");
         if (ex) {
-            double e = js_parse_int(ex);
+            double e = js__parse_int(ex);
             if (!isnan(e) && e >= 0 && e <= 4294967295.0) {
                 add_int(&p->props, MQTTPROPERTY_CODE_MESSAGE_EXPIRY_INTERVAL, (unsigned)e);
             }
@@ -283,7 +266,7 @@ static int publish(struct ef_node *n, struct ef_msg *msg)
         ef_val_unref(up);
         const struct ef_val *ta = ef_val_obj_get(root, "topicAlias");
         if (ta) {
-            double a = js_parse_int(ta);
+            double a = js__parse_int(ta);
             if (!isnan(js_number(ta)) && !isnan(a) && mqtt_conn__topic_alias_ok(c, (int)a) == 0) {
                 add_int(&p->props, MQTTPROPERTY_CODE_TOPIC_ALIAS, (unsigned)a);
             }

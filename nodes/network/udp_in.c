@@ -12,6 +12,7 @@
 
 #include "engine.h"
 #include "js.h"
+#include "base64.h"
 
 struct udp_in {
     struct ef_node *n;
@@ -34,27 +35,14 @@ static const struct ef_prop udp_in_props[] = {
     {EF_PROP_END},
 };
 
-static const char b64tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
+/* The payload as a Base64 string (datatype "base64"). */
 static struct ef_val *base64_val(const unsigned char *u, size_t len)
 {
-    size_t olen = (len + 2) / 3 * 4;
-    char *out = malloc(olen + 1);
-    if (!out) {
-        return NULL;
-    }
-    size_t o = 0;
-    for (size_t i = 0; i < len; i += 3) {
-        uint32_t v = (uint32_t)u[i] << 16;
-        v |= i + 1 < len ? (uint32_t)u[i + 1] << 8 : 0;
-        v |= i + 2 < len ? u[i + 2] : 0;
-        out[o++] = b64tbl[(v >> 18) & 63];
-        out[o++] = b64tbl[(v >> 12) & 63];
-        out[o++] = i + 1 < len ? b64tbl[(v >> 6) & 63] : '=';
-        out[o++] = i + 2 < len ? b64tbl[v & 63] : '=';
-    }
-    out[o] = 0;
-    return ef_val_str_take(out, o);
+    struct strbuf b = {0};
+    base64__encode(&b, u, len);
+    size_t n;
+    char *text = strbuf__take(&b, &n);
+    return text ? ef_val_str_take(text, n) : NULL;
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)

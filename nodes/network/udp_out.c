@@ -15,6 +15,7 @@
 
 #include "engine.h"
 #include "js.h"
+#include "base64.h"
 
 struct udp_out {
     struct ef_node *n;
@@ -51,49 +52,6 @@ static const struct ef_prop udp_out_props[] = {
     {EF_PROP_STR, "ipv", "\"udp4\"", false, "udp4 or udp6", offsetof(struct udp_out, ipv)},
     {EF_PROP_END},
 };
-
-static int b64val(int c)
-{
-    if (c >= 'A' && c <= 'Z') {
-        return c - 'A';
-    }
-    if (c >= 'a' && c <= 'z') {
-        return c - 'a' + 26;
-    }
-    if (c >= '0' && c <= '9') {
-        return c - '0' + 52;
-    }
-    if (c == '+' || c == '-') {
-        return 62;
-    }
-    if (c == '/' || c == '_') {
-        return 63;
-    }
-    return -1;
-}
-
-/* Buffer.from(s, "base64"): lenient, stops at '='. */
-static char *unbase64(const char *s, size_t len, size_t *outlen)
-{
-    char *out = malloc(len + 1);
-    size_t o = 0;
-    uint32_t acc = 0;
-    int bits = 0;
-    for (size_t i = 0; out && i < len && s[i] != '='; i++) {
-        int v = b64val((unsigned char)s[i]);
-        if (v < 0) {
-            continue;
-        }
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[o++] = (char)((acc >> bits) & 0xff);
-        }
-    }
-    *outlen = o;
-    return out;
-}
 
 static void on_sent(uv_udp_send_t *req, int status)
 {
@@ -180,7 +138,10 @@ static int cb_input(struct ef_node *n, struct ef_msg *msg)
     if (s) {
         if (u->base64) {
             char *t = js__to_string(payload, &len);
-            s->data = t ? unbase64(t, len, &len) : NULL;
+            s->data = t ? malloc(len + 1) : NULL;
+            if (s->data) {
+                len = base64__decode(t, len, (uint8_t *)s->data);
+            }
             free(t);
         } else if (ef_val_type(payload) == EF_BUF) {
             len = ef_val_buf_len(payload);

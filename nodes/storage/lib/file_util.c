@@ -12,6 +12,7 @@
 #include "engine.h"
 #include "js.h"
 #include "strbuf.h"
+#include "base64.h"
 
 #include "file_util.h"
 
@@ -65,26 +66,6 @@ static int hexval(int c)
     return -1;
 }
 
-static int b64val(int c)
-{
-    if (c >= 'A' && c <= 'Z') {
-        return c - 'A';
-    }
-    if (c >= 'a' && c <= 'z') {
-        return c - 'a' + 26;
-    }
-    if (c >= '0' && c <= '9') {
-        return c - '0' + 52;
-    }
-    if (c == '+' || c == '-') {
-        return 62;
-    }
-    if (c == '/' || c == '_') {
-        return 63;
-    }
-    return -1;
-}
-
 /* String to bytes as iconv-lite encodes (see file_util.h). */
 char *fu__encode(const char *s, size_t len, const char *enc, size_t *outlen)
 {
@@ -114,23 +95,7 @@ char *fu__encode(const char *s, size_t len, const char *enc, size_t *outlen)
             out[o++] = (char)(a * 16 + b);
         }
     } else if (!strcasecmp(enc, "base64")) {
-        uint32_t acc = 0;
-        int bits = 0;
-        for (size_t i = 0; i < len; i++) {
-            if (u[i] == '=') {
-                break;
-            }
-            int v = b64val(u[i]);
-            if (v < 0) {
-                continue;
-            }
-            acc = (acc << 6) | (uint32_t)v;
-            bits += 6;
-            if (bits >= 8) {
-                bits -= 8;
-                out[o++] = (char)((acc >> bits) & 0xff);
-            }
-        }
+        o = base64__decode(s, len, (uint8_t *)out);
     } else {
         memcpy(out, s, len);
         o = len;
@@ -158,16 +123,7 @@ struct ef_val *fu__decode(const void *data, size_t len, const char *enc)
             strbuf__addf(&b, "%02x", u[i]);
         }
     } else if (!strcasecmp(enc, "base64")) {
-        static const char tbl[] =
-            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-        for (size_t i = 0; i < len; i += 3) {
-            uint32_t v = (uint32_t)u[i] << 16;
-            v |= i + 1 < len ? (uint32_t)u[i + 1] << 8 : 0;
-            v |= i + 2 < len ? u[i + 2] : 0;
-            char o[4] = {tbl[(v >> 18) & 63], tbl[(v >> 12) & 63],
-                         i + 1 < len ? tbl[(v >> 6) & 63] : '=', i + 2 < len ? tbl[v & 63] : '='};
-            strbuf__add(&b, o, 4);
-        }
+        base64__encode(&b, u, len);
     } else {
         size_t start = 0;
         if (strcasecmp(enc, "none") && len >= 3 && u[0] == 0xef && u[1] == 0xbb && u[2] == 0xbf) {
