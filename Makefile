@@ -3,7 +3,8 @@
 #   make test   install, build (normal and ASan+UBSan), run every test
 #   make bench  side-by-side benchmarks against Node-RED
 #   make valgrind  unit and flow tests under valgrind (memcheck)
-.PHONY: all setup build run test bench valgrind clean format
+#   make fuzz   libFuzzer targets of tests/fuzz, FUZZ_SECONDS (600) each
+.PHONY: all setup build run test bench valgrind fuzz clean format
 
 JOBS ?= $(shell nproc)
 PORT ?= 1880
@@ -40,8 +41,11 @@ valgrind: build
 bench: setup
 	@bash bench/run.sh
 
+fuzz: setup
+	@bash scripts/fuzz.sh
+
 format:
 	@clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf build build-asan build-bench
+	rm -rf build build-asan build-bench build-fuzz

@@ -82,42 +82,6 @@ static int bool_flag(const struct ef_val *v)
 
 /* ---- receiving ---- */
 
-static const struct {
-    const char *type, *kind;
-} known_media[] = {
-    {"text/css", "string"},
-    {"text/html", "string"},
-    {"text/plain", "string"},
-    {"application/json", "json"},
-    {"application/octet-stream", "buffer"},
-    {"application/pdf", "buffer"},
-    {"application/x-gtar", "buffer"},
-    {"application/x-gzip", "buffer"},
-    {"application/x-tar", "buffer"},
-    {"application/xml", "string"},
-    {"application/zip", "buffer"},
-    {"audio/aac", "buffer"},
-    {"audio/ac3", "buffer"},
-    {"audio/basic", "buffer"},
-    {"audio/mp4", "buffer"},
-    {"audio/ogg", "buffer"},
-    {"image/bmp", "buffer"},
-    {"image/gif", "buffer"},
-    {"image/jpeg", "buffer"},
-    {"image/tiff", "buffer"},
-    {"image/png", "buffer"},
-};
-
-static const char *media_kind(const char *lc)
-{
-    for (size_t i = 0; i < sizeof(known_media) / sizeof(known_media[0]); i++) {
-        if (!strcmp(known_media[i].type, lc)) {
-            return known_media[i].kind;
-        }
-    }
-    return NULL;
-}
-
 static struct ef_val *lenstr(const MQTTLenString *s)
 {
     return ef_val_strn(s->data ? s->data : "", (size_t)(s->len > 0 ? s->len : 0));
@@ -205,11 +169,6 @@ static void rx_error(struct ef_node *n, const struct mqtt_rx *m, struct ef_val *
     ef_msg_free(msg);
 }
 
-static struct ef_val *parse_json(const uint8_t *p, size_t n)
-{
-    return ef_json_parse((const char *)p, n, NULL, 0);
-}
-
 /* Node-RED's subscriptionHandler for one received message. */
 static void on_rx(struct ef_node *n, const struct mqtt_rx *m, const char *datatype)
 {
@@ -229,81 +188,16 @@ static void on_rx(struct ef_node *n, const struct mqtt_rx *m, const char *dataty
     const struct ef_val *pfi = ef_val_obj_get(obj, "payloadFormatIndicator");
     bool v5_utf8 = v5 && ef_val_type(pfi) == EF_BOOL && ef_val_bool_get(pfi);
     const struct ef_val *ct = ef_val_obj_get(obj, "contentType");
-    bool v5_media = v5 && ct && ef_val_str_len(ct) > 0;
-    struct ef_val *payload = NULL;
-    const uint8_t *p = m->payload;
-    size_t len = m->len;
-    if (!strcmp(datatype, "buffer")) {
-        payload = ef_val_buf(p, len);
-    } else if (!strcmp(datatype, "base64")) {
-        payload = mqtt_util__base64(p, len);
-    } else if (!strcmp(datatype, "utf8")) {
-        payload = mqtt_util__utf8_decode(p, len);
-    } else if (!strcmp(datatype, "json")) {
-        if (v5_utf8 || mqtt_util__is_utf8(p, len)) {
-            /* JSON.parse(payload.toString()) */
-            struct ef_val *s = mqtt_util__utf8_decode(p, len);
-            payload = s ? parse_json((const uint8_t *)ef_val_str_get(s), ef_val_str_len(s)) : NULL;
-            ef_val_unref(s);
-            if (!payload) {
-                rx_error(n, m, ef_val_buf(p, len), "Failed to parse JSON string");
-                ef_val_unref(obj);
-                return;
-            }
-        } else {
-            rx_error(n, m, ef_val_buf(p, len), "Invalid JSON string");
-            ef_val_unref(obj);
-            return;
+    const char *media = v5 && ct && ef_val_str_len(ct) > 0 ? ef_val_str_get(ct) : NULL;
+    struct mqtt_decoded d;
+    if (mqtt_util__decode_payload(datatype, m->payload, m->len, v5_utf8, media, &d) != 0) {
+        if (d.error) {
+            rx_error(n, m, d.error_payload, d.error);
         }
-    } else {
-        bool detect = !strcmp(datatype, "auto-detect");
-        const char *kind = NULL;
-        if (v5_utf8 || v5_media) {
-            char lc[256];
-            size_t i = 0;
-            const char *src = ct ? ef_val_str_get(ct) : "undefined";
-            for (; src[i] && i < sizeof(lc) - 1; i++) {
-                lc[i] = (char)((src[i] >= 'A' && src[i] <= 'Z') ? src[i] + 32 : src[i]);
-            }
-            lc[i] = '\0';
-            kind = media_kind(lc);
-            if (kind && !strcmp(kind, "string")) {
-                payload = mqtt_util__utf8_decode(p, len);
-            } else if (kind && !strcmp(kind, "buffer")) {
-                payload = ef_val_buf(p, len);
-            } else if (kind) { /* json */
-                struct ef_val *s = mqtt_util__utf8_decode(p, len);
-                struct ef_val *parsed =
-                    s ? parse_json((const uint8_t *)ef_val_str_get(s), ef_val_str_len(s)) : NULL;
-                if (!parsed) {
-                    rx_error(n, m, s, "Failed to parse JSON string");
-                    ef_val_unref(obj);
-                    return;
-                }
-                if (detect) {
-                    ef_val_unref(s);
-                    payload = parsed;
-                } else {
-                    ef_val_unref(parsed);
-                    payload = s;
-                }
-            }
-        }
-        if (!kind && ((v5_utf8 || v5_media) ? (v5_utf8 || mqtt_util__is_utf8(p, len))
-                                            : mqtt_util__is_utf8(p, len))) {
-            payload = mqtt_util__utf8_decode(p, len);
-            if (detect && payload) {
-                struct ef_val *parsed =
-                    parse_json((const uint8_t *)ef_val_str_get(payload), ef_val_str_len(payload));
-                if (parsed) {
-                    ef_val_unref(payload);
-                    payload = parsed;
-                }
-            }
-        } else if (!kind) {
-            payload = ef_val_buf(p, len);
-        }
+        ef_val_unref(obj);
+        return;
     }
+    struct ef_val *payload = d.payload;
     if (!payload) {
         ef_val_unref(obj);
         return;

@@ -273,3 +273,120 @@ char *mqtt_util__user_prop_string(const struct ef_val *v)
     }
     return ef_json_print(v, 0, NULL);
 }
+
+/* ---- mqtt in's payload decoding ---- */
+
+static const struct {
+    const char *type, *kind;
+} known_media[] = {
+    {"text/css", "string"},
+    {"text/html", "string"},
+    {"text/plain", "string"},
+    {"application/json", "json"},
+    {"application/octet-stream", "buffer"},
+    {"application/pdf", "buffer"},
+    {"application/x-gtar", "buffer"},
+    {"application/x-gzip", "buffer"},
+    {"application/x-tar", "buffer"},
+    {"application/xml", "string"},
+    {"application/zip", "buffer"},
+    {"audio/aac", "buffer"},
+    {"audio/ac3", "buffer"},
+    {"audio/basic", "buffer"},
+    {"audio/mp4", "buffer"},
+    {"audio/ogg", "buffer"},
+    {"image/bmp", "buffer"},
+    {"image/gif", "buffer"},
+    {"image/jpeg", "buffer"},
+    {"image/tiff", "buffer"},
+    {"image/png", "buffer"},
+};
+
+/* The kind Node-RED's knownMediaTypes gives a lower-case content type, or NULL. */
+static const char *media_kind(const char *lc)
+{
+    for (size_t i = 0; i < sizeof(known_media) / sizeof(known_media[0]); i++) {
+        if (!strcmp(known_media[i].type, lc)) {
+            return known_media[i].kind;
+        }
+    }
+    return NULL;
+}
+
+static struct ef_val *parse_json(const struct ef_val *s)
+{
+    return s ? ef_json_parse(ef_val_str_get(s), ef_val_str_len(s), NULL, 0) : NULL;
+}
+
+static int decode_error(struct mqtt_decoded *d, struct ef_val *payload, const char *text)
+{
+    d->error = text;
+    d->error_payload = payload;
+    return -1;
+}
+
+int mqtt_util__decode_payload(const char *datatype, const uint8_t *p, size_t len, bool utf8_flag,
+                              const char *content_type, struct mqtt_decoded *d)
+{
+    *d = (struct mqtt_decoded){0};
+    struct ef_val *payload = NULL;
+    if (!strcmp(datatype, "buffer")) {
+        payload = ef_val_buf(p, len);
+    } else if (!strcmp(datatype, "base64")) {
+        payload = mqtt_util__base64(p, len);
+    } else if (!strcmp(datatype, "utf8")) {
+        payload = mqtt_util__utf8_decode(p, len);
+    } else if (!strcmp(datatype, "json")) {
+        if (!utf8_flag && !mqtt_util__is_utf8(p, len)) {
+            return decode_error(d, ef_val_buf(p, len), "Invalid JSON string");
+        }
+        struct ef_val *s = mqtt_util__utf8_decode(p, len); /* JSON.parse(payload.toString()) */
+        payload = parse_json(s);
+        ef_val_unref(s);
+        if (!payload) {
+            return decode_error(d, ef_val_buf(p, len), "Failed to parse JSON string");
+        }
+    } else {
+        bool detect = !strcmp(datatype, "auto-detect");
+        const char *kind = NULL;
+        if (content_type) {
+            char lc[256];
+            size_t i = 0;
+            for (; content_type[i] && i < sizeof(lc) - 1; i++) {
+                char c = content_type[i];
+                lc[i] = (char)((c >= 'A' && c <= 'Z') ? c + 32 : c);
+            }
+            lc[i] = '\0';
+            kind = media_kind(lc);
+        }
+        if (kind && !strcmp(kind, "string")) {
+            payload = mqtt_util__utf8_decode(p, len);
+        } else if (kind && !strcmp(kind, "buffer")) {
+            payload = ef_val_buf(p, len);
+        } else if (kind) { /* json */
+            struct ef_val *s = mqtt_util__utf8_decode(p, len);
+            struct ef_val *parsed = parse_json(s);
+            if (!parsed) {
+                return decode_error(d, s, "Failed to parse JSON string");
+            }
+            if (detect) {
+                ef_val_unref(s);
+                payload = parsed;
+            } else {
+                ef_val_unref(parsed);
+                payload = s;
+            }
+        } else if (utf8_flag || mqtt_util__is_utf8(p, len)) {
+            payload = mqtt_util__utf8_decode(p, len);
+            struct ef_val *parsed = detect ? parse_json(payload) : NULL;
+            if (parsed) {
+                ef_val_unref(payload);
+                payload = parsed;
+            }
+        } else {
+            payload = ef_val_buf(p, len);
+        }
+    }
+    d->payload = payload;
+    return payload ? 0 : -1;
+}

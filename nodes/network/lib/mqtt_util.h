@@ -40,4 +40,21 @@ uint8_t *mqtt_util__encode_payload(const struct ef_val *payload, size_t *len);
 /* A value as the string JavaScript's String(v) / JSON.stringify gives for user properties. */
 char *mqtt_util__user_prop_string(const struct ef_val *v);
 
+/* The result of mqtt_util__decode_payload. */
+struct mqtt_decoded {
+    struct ef_val *payload;       /* new reference on success */
+    const char *error;            /* Node-RED's error text, static */
+    struct ef_val *error_payload; /* new reference: msg.payload of the error message */
+};
+/*
+ * mqtt in's decoding of a received payload for `datatype` (auto-detect,
+ * auto, buffer, utf8, json, base64) as Node-RED 4.1 does it. utf8_flag is
+ * MQTT 5's payloadFormatIndicator; content_type MQTT 5's content type
+ * (NULL when absent or empty, and always for MQTT 3.1.1). Returns 0 with
+ * d->payload, or -1 with d->error and d->error_payload (the caller owns
+ * it), or -1 with d->error NULL when memory ran out.
+ */
+int mqtt_util__decode_payload(const char *datatype, const uint8_t *p, size_t len, bool utf8_flag,
+                              const char *content_type, struct mqtt_decoded *d);
+
 #endif
