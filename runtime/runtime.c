@@ -87,10 +87,22 @@ int runtime__deploy(struct ef_runtime *rt, struct ef_val *flows, struct ef_probl
     return runtime__deploy_type(rt, flows, EF_DEPLOY_FULL, probs);
 }
 
+/* Delivers what is queued (bounded by DRAIN_MAX_MESSAGES). */
+static void drain_queue(struct ef_runtime *rt)
+{
+    size_t n = 0;
+    while (rt->loop.q_len && n < DRAIN_MAX_MESSAGES) {
+        n += loop__drain(&rt->loop, 4096);
+    }
+}
+
 int runtime__deploy_type(struct ef_runtime *rt, struct ef_val *flows, enum ef_deploy_type type,
                          struct ef_problems *probs)
 {
     struct ef_flowset *old = rt->active;
+    /* Messages already queued finish through the running flows first, so a
+     * deploy loses none of them (Node-RED drops those bound for stopped nodes). */
+    drain_queue(rt);
     struct id_map *carry = old ? redeploy__plan(old->config, flows, type) : NULL;
     struct ef_flowset *fs = flowset__build(rt, flows, old, carry, probs);
     idmap__free(carry);
@@ -155,10 +167,7 @@ void runtime__stop(struct ef_runtime *rt)
     rt->stopping = true;
     if (rt->active) {
         flowset__stop_inputs(rt->active);
-        size_t n = 0;
-        while (rt->loop.q_len && n < DRAIN_MAX_MESSAGES) {
-            n += loop__drain(&rt->loop, 4096);
-        }
+        drain_queue(rt);
         flowset__close(rt->active);
     }
     ctx__flush(rt->ctx);

@@ -306,6 +306,36 @@ static void test_context_file_store(void)
     CU_ASSERT_EQUAL(system(cmd), 0);
 }
 
+/* A deploy that replaces the nodes messages are queued for delivers them first. */
+static void test_deploy_drains(void)
+{
+    reset_captures();
+    char err[256];
+    struct ef_settings *s = settings__load(NULL, err, sizeof(err));
+    struct ef_runtime *rt = calloc(1, sizeof(*rt));
+    CU_ASSERT_FATAL(runtime__init(rt, s, err, sizeof(err)) == 0);
+    register_test_types();
+    const char *flow =
+        "[{\"id\":\"t\",\"type\":\"tab\"},"
+        "{\"id\":\"src\",\"type\":\"t-source\",\"z\":\"t\",\"count\":%d,\"wires\":[[\"m\"]]},"
+        "{\"id\":\"m\",\"type\":\"t-mutate\",\"z\":\"t\",\"wires\":[[\"c1\"]]},"
+        "{\"id\":\"c1\",\"type\":\"t-capture\",\"z\":\"t\",\"wires\":[]}]";
+    char text[1024];
+    struct ef_problems probs = {0};
+    for (int count = 20; count >= 0; count -= 20) { /* the second deploy changes every node */
+        snprintf(text, sizeof(text), flow, count);
+        struct ef_val *cfg = ef_json_parse(text, strlen(text), NULL, 0);
+        CU_ASSERT_EQUAL_FATAL(runtime__deploy(rt, cfg, &probs), 0);
+        ef_val_unref(cfg);
+    }
+    CU_ASSERT_EQUAL(ncaptured, 20); /* all 20 went through the old m before it closed */
+    CU_ASSERT_EQUAL(rt->loop.q_len, 0);
+    runtime__stop(rt);
+    runtime__destroy(rt);
+    free(rt);
+    reset_captures();
+}
+
 /* Stopping delivers what is already queued before nodes close. */
 static void test_stop_drains(void)
 {
@@ -336,7 +366,8 @@ static void test_stop_drains(void)
 int init_engine_tests(void)
 {
     CU_pSuite s = CU_add_suite("engine", NULL, NULL);
-    if (!s || !CU_add_test(s, "fanout_isolation", test_fanout_isolation) ||
+    if (!s || !CU_add_test(s, "deploy delivers queued messages first", test_deploy_drains) ||
+        !CU_add_test(s, "fanout_isolation", test_fanout_isolation) ||
         !CU_add_test(s, "cycle_not_recursive", test_cycle_not_recursive) ||
         !CU_add_test(s, "queue_cap", test_queue_cap) ||
         !CU_add_test(s, "loop_post_thread", test_loop_post_thread) ||
