@@ -34,6 +34,7 @@
 
 #include "../nodes/common/debug.h"
 #include "../nodes/common/inject.h"
+#include "auth.h"
 #include "server.h"
 #include "storage.h"
 
@@ -1025,6 +1026,14 @@ static int deploy(struct srv_conn *c, const struct ef_val *posted, enum ef_deplo
     ef_val_unref(config);
     ef_log_info("deployed %zu entries (%s) in %.1f ms, saved in %.1f ms", ef_val_arr_len(posted),
                 dtype_name(type), (double)(t1 - t0) / 1e6, (double)(uv_hrtime() - t1) / 1e6);
+    if (s->auth) {
+        char addr[64];
+        if (!lws_get_peer_simple(c->wsi, addr, sizeof(addr))) {
+            snprintf(addr, sizeof(addr), "?");
+        }
+        ef_log_info("audit: flows.set user=%s type=%s path=%s from %s", auth__user_name(c->user),
+                    dtype_name(type), c->path, addr);
+    }
     return 0;
 }
 
@@ -1115,6 +1124,10 @@ static void get_settings(struct srv_conn *c)
     struct ef_val *o = ef_val_obj();
     ef_val_obj_set_take(o, "httpNodeRoot", ef_val_str("/"));
     ef_val_obj_set_take(o, "version", ef_val_str(NR_VERSION));
+    struct ef_val *user = auth__user_value(c->user);
+    if (user) {
+        ef_val_obj_set_take(o, "user", user);
+    }
     const char *def;
     struct ef_val *ctx = ef_val_obj();
     struct ef_val *stores = context_stores(s, &def);
@@ -2218,6 +2231,9 @@ static bool serve_static(struct srv_conn *c)
 
 void admin__handle(struct srv_conn *c)
 {
+    if (auth__handle(c)) {
+        return; /* an /auth/ route, or refused */
+    }
     if (!c->srv->sets_loaded) {
         c->srv->sets_loaded = true;
         load_sets(c->srv);

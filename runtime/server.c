@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "server.h"
 
 #define WRITE_CHUNK 16384
@@ -604,7 +605,8 @@ struct ef_server *server__start(struct ef_runtime *rt, const struct ef_server_op
         server__stop(s);
         return NULL;
     }
-    if (admin__init(s, err, errlen) != 0 || comms__init(s) != 0) {
+    if (auth__init(s, rt->settings, err, errlen) != 0 || admin__init(s, err, errlen) != 0 ||
+        comms__init(s) != 0) {
         if (!*err) {
             snprintf(err, errlen, "cannot initialise the editor server");
         }
@@ -688,6 +690,7 @@ void server__stop(struct ef_server *s)
         uv_run(ef_loop_uv(&rt->loop), UV_RUN_NOWAIT);
     }
     admin__free(s);
+    auth__free(s);
     ef_val_unref(s->flows);
     ef_val_unref(s->user_settings);
     ef_val_unref(s->retained);

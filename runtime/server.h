@@ -92,9 +92,13 @@ struct srv_conn {
     bool headers_sent, close_after, responding;
     /* websocket */
     struct comms_client *client;
+    /* who sent the request or opened the websocket (auth.c); NULL without adminAuth */
+    const struct auth_user *user;
 };
 
 struct srv_nodeset; /* a node definition set (admin.c) */
+struct auth_user;   /* auth.c */
+struct ef_auth;     /* auth.c: adminAuth users, sessions, login attempts */
 
 struct ef_server {
     struct ef_runtime *rt;
@@ -119,6 +123,7 @@ struct ef_server {
     char *index_html;
     size_t index_html_len;
     struct ef_val *user_settings; /* GET/POST /settings/user, kept in memory */
+    struct ef_auth *auth;         /* adminAuth (auth.c); NULL when the settings have none */
     /* comms (comms.c) */
     struct comms_client *clients;
     struct ef_val *retained; /* topic -> data */
