@@ -1,0 +1,132 @@
+#!/usr/bin/env node
+/*
+ * auth.js - adminAuth conformance and behaviour of edgeflow's editor server.
+ *
+ *   node tests/integration/security/auth.js EDGEFLOW
+ *
+ * 1. Replays auth_requests.js against edgeflow with the same adminAuth as
+ *    the reference run, once with users only and once with an anonymous
+ *    read-only default, and compares every answer (status, JSON body,
+ *    /comms auth replies) with Node-RED 4.1.15's in
+ *    ../fixtures/nr-4.1.15-auth.json.
+ * 2. edgeflow's own promises: audit log lines (login, failed login with
+ *    user and address, logout, deploy with user and type), the per-address
+ *    limit on failed logins, tokens expiring after sessionExpiryTime, and
+ *    settings that are refused at start (a plain-text password).
+ */
+"use strict";
+
+const fs = require("fs");
+const path = require("path");
+const h = require("../editor_harness.js");
+const WebSocket = require(path.join(h.modules, "ws"));
+const reqs = require("./auth_requests.js");
+
+const bin = process.argv[2];
+const t = h.reporter("security.auth");
+const fixture = JSON.parse(fs.readFileSync(path.join(__dirname, "..", "fixtures", "nr-4.1.15-auth.json"), "utf8"));
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function flowsFile() {
+    const f = path.join(require("os").tmpdir(), "ef-auth-flows-" + process.pid + ".json");
+    fs.writeFileSync(f, JSON.stringify(reqs.FLOWS));
+    return f;
+}
+
+const form = (o) => ({ method: "POST", body: new URLSearchParams(o).toString(),
+                       headers: { "Content-Type": "application/x-www-form-urlencoded" } });
+const login = (user, password) => form({ client_id: "node-red-editor", grant_type: "password", scope: "",
+                                         username: user, password });
+
+async function conformance(variant, flows) {
+    const ef = await h.start(bin, flows, { settings: { credentialSecret: "sekrit", adminAuth: reqs.adminAuth(variant) } });
+    try {
+        const got = await reqs.run(ef.base, WebSocket, variant);
+        const want = fixture[variant];
+        t.check(variant + ": same number of answers", got.length === want.length, got.length + " vs " + want.length);
+        for (let i = 0; i < want.length; i++) {
+            const g = JSON.stringify(got[i]), w = JSON.stringify(want[i]);
+            t.check(variant + ": " + want[i].name, g === w, "\n     edgeflow: " + g + "\n     node-red: " + w);
+        }
+        return ef.stderr();
+    } finally {
+        await ef.stop();
+        ef.cleanup();
+    }
+}
+
+async function main() {
+    const flows = flowsFile();
+    const log = await conformance("users", flows);
+    await conformance("anon", flows);
+
+    /* audit lines of the "users" run */
+    const has = (re) => t.check("audit log: " + re, re.test(log), log.split("\n").slice(-40).join("\n"));
+    has(/\[info\] audit: auth\.login user=admin scope=\* from 127\.0\.0\.1/);
+    has(/\[info\] audit: auth\.login\.fail\.credentials user=admin from 127\.0\.0\.1/);
+    has(/\[info\] audit: auth\.login\.fail\.credentials user=nobody from 127\.0\.0\.1/);
+    has(/\[warn\] audit: auth\.login\.fail\.too-many-attempts user=victim from 127\.0\.0\.1/);
+    has(/\[info\] audit: permission\.fail user=reader permission=flows\.write path=\/flows from 127\.0\.0\.1/);
+    has(/\[info\] audit: flows\.set user=admin type=full path=\/flows from 127\.0\.0\.1/);
+    has(/\[info\] audit: auth\.login\.revoke user=admin from 127\.0\.0\.1/);
+    has(/\[info\] audit: comms\.auth user=reader from 127\.0\.0\.1/);
+    t.check("no password or token in the log", !/secret|[0-9a-f]{64}/.test(log));
+
+    /* per-address limit: 20 failed logins from one address, whatever the names */
+    let ef = await h.start(bin, flows, { settings: { adminAuth: Object.assign(reqs.adminAuth("users"), { sessionExpiryTime: 1 }) } });
+    try {
+        const statuses = [];
+        for (let i = 0; i < 21; i++) {
+            statuses.push((await fetch(ef.base + "/auth/token", login("user" + i, "x"))).status);
+        }
+        t.check("20 failed logins from one address, then refused",
+                statuses.slice(0, 20).every((s) => s === 403) && statuses[20] === 500, statuses.join(","));
+        const r = await fetch(ef.base + "/auth/token", login("admin", "secret"));
+        t.check("even for a right password from that address", r.status === 500, r.status);
+    } finally {
+        await ef.stop();
+        ef.cleanup();
+    }
+
+    /* sessionExpiryTime */
+    ef = await h.start(bin, flows, { settings: { adminAuth: Object.assign(reqs.adminAuth("users"), { sessionExpiryTime: 1 }) } });
+    try {
+        const r = await fetch(ef.base + "/auth/token", login("admin", "secret"));
+        const body = await r.json();
+        t.check("expires_in is sessionExpiryTime", body.expires_in === 1, JSON.stringify(body));
+        t.check("the token is 64 hex digits", /^[0-9a-f]{64}$/.test(body.access_token), body.access_token);
+        const auth = { headers: { Authorization: "Bearer " + body.access_token } };
+        t.check("the token works", (await fetch(ef.base + "/flows", auth)).status === 200);
+        await sleep(1300);
+        t.check("and not after it expired", (await fetch(ef.base + "/flows", auth)).status === 401);
+    } finally {
+        await ef.stop();
+        ef.cleanup();
+    }
+
+    /* settings edgeflow refuses to start with */
+    const bad = [
+        [{ type: "credentials", users: [{ username: "a", password: "secret", permissions: "*" }] }, /password must be a bcrypt hash/],
+        [{ type: "strategy", strategy: {} }, /type "credentials"/],
+        [{ type: "credentials", users: [{ username: "a", password: reqs.HASH, permissions: 3 }] }, /permissions must be/],
+    ];
+    for (const [aa, re] of bad) {
+        let msg = "";
+        try {
+            const e = await h.start(bin, flows, { settings: { adminAuth: aa } });
+            await e.stop();
+            e.cleanup();
+            msg = "started";
+        } catch (e) {
+            msg = e.message;
+        }
+        t.check("refused at start: " + re, re.test(msg), msg);
+    }
+    fs.rmSync(flows, { force: true });
+    t.done();
+}
+
+main().catch((e) => {
+    console.log("FAIL " + (e && e.stack || e));
+    process.exit(1);
+});
