@@ -257,8 +257,8 @@ static int cmd_run_or_check(const struct cli *c, bool run)
                 .host = s->ui_host, .port = s->ui_port, .flows_path = flows};
             srv = server__start(rt, &so, err, sizeof(err));
             if (srv) {
-                ef_log_info("editor at http://%s:%d/", *s->ui_host ? s->ui_host : "127.0.0.1",
-                            server__port(srv));
+                ef_log_info("editor at %s://%s:%d/", srv->tls ? "https" : "http",
+                            *s->ui_host ? s->ui_host : "127.0.0.1", server__port(srv));
             } else {
                 ef_log_error("editor not started: %s", err);
             }

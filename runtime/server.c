@@ -21,6 +21,7 @@
 
 #include "auth.h"
 #include "server.h"
+#include "tls.h"
 
 #define WRITE_CHUNK 16384
 
@@ -632,6 +633,12 @@ struct ef_server *server__start(struct ef_runtime *rt, const struct ef_server_op
     info.timeout_secs = 30;
     info.keepalive_timeout = 30;
     info.ka_time = 0;
+    int tls = tls__configure(rt->settings, &info, err, errlen);
+    if (tls < 0) {
+        server__stop(s);
+        return NULL;
+    }
+    s->tls = tls > 0;
     s->ctx = lws_create_context(&info);
     if (!s->ctx) {
         snprintf(err, errlen, "cannot create the HTTP server");

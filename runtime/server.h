@@ -124,6 +124,7 @@ struct ef_server {
     size_t index_html_len;
     struct ef_val *user_settings; /* GET/POST /settings/user, kept in memory */
     struct ef_auth *auth;         /* adminAuth (auth.c); NULL when the settings have none */
+    bool tls;                     /* settings.https: the port speaks TLS only (tls.c) */
     /* comms (comms.c) */
     struct comms_client *clients;
     struct ef_val *retained; /* topic -> data */
