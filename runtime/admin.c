@@ -2178,26 +2178,60 @@ static void get_diagnostics(struct srv_conn *c)
 
 /* ---- /credentials/:type/:id ---- */
 
-static bool secret_key(const char *k)
+/*
+ * The credential definitions of the core nodes that have credentials
+ * (their .html: credentials: {...}): a "password" field is answered only
+ * as has_<name>, anything else with its value. Types not listed answer {},
+ * as Node-RED does for a type without a definition.
+ */
+static const struct {
+    const char *type, *field;
+    bool password;
+} cred_defs[] = {
+    {"mqtt-broker", "user", false},    {"mqtt-broker", "password", true},
+    {"http request", "user", false},   {"http request", "password", true},
+    {"http proxy", "username", false}, {"http proxy", "password", true},
+    {"tls-config", "certdata", false}, {"tls-config", "keydata", false},
+    {"tls-config", "cadata", false},   {"tls-config", "passphrase", true},
+    {"global-config", "map", false},
+};
+
+static bool cred_set(const struct ef_val *v)
 {
-    return strstr(k, "pass") || strstr(k, "secret") || strstr(k, "token") || strstr(k, "key");
+    return v && ef_val_type(v) != EF_NULL && !(ef_val_type(v) == EF_STR && ef_val_str_len(v) == 0);
 }
 
-static void get_credentials(struct srv_conn *c, const char *id)
+/* Node-RED's getNodeCredentials: never a password, only whether there is one. */
+static void get_credentials(struct srv_conn *c, const char *type, const char *id)
 {
     struct ef_server *s = c->srv;
     const struct ef_val *running = s->rt->active ? flows_array(s->rt->active->config) : NULL;
     const struct ef_val *creds = ef_val_obj_get(find_by_id(running, id), "credentials");
     struct ef_val *o = ef_val_obj();
-    for (size_t i = 0; i < ef_val_obj_len(creds); i++) {
-        const char *k = ef_val_obj_key_at(creds, i, NULL);
-        const struct ef_val *v = ef_val_obj_val_at(creds, i);
-        if (secret_key(k)) {
-            char hk[300];
-            snprintf(hk, sizeof(hk), "has_%s", k);
-            ef_val_obj_set_take(o, hk, ef_val_bool(ef_val_truthy(v)));
-        } else {
-            ef_val_obj_set_take(o, k, ef_val_ref((struct ef_val *)v));
+    char hk[300];
+    bool flags_only = (!strncmp(type, "subflow", 7) && (type[7] == '\0' || type[7] == ':')) ||
+                      !strcmp(type, "tab") || !strcmp(type, "group");
+    if (ef_val_type(creds) != EF_OBJ) {
+        /* no credentials: {} */
+    } else if (flags_only) {
+        for (size_t i = 0; i < ef_val_obj_len(creds); i++) {
+            snprintf(hk, sizeof(hk), "has_%s", ef_val_obj_key_at(creds, i, NULL));
+            ef_val_obj_set_take(o, hk, ef_val_bool(cred_set(ef_val_obj_val_at(creds, i))));
+        }
+    } else {
+        for (size_t i = 0; i < sizeof(cred_defs) / sizeof(cred_defs[0]); i++) {
+            if (strcmp(cred_defs[i].type, type) != 0) {
+                continue;
+            }
+            const struct ef_val *v = ef_val_obj_get(creds, cred_defs[i].field);
+            if (cred_defs[i].password) {
+                snprintf(hk, sizeof(hk), "has_%s", cred_defs[i].field);
+                ef_val_obj_set_take(o, hk, ef_val_bool(cred_set(v)));
+            } else {
+                ef_val_obj_set_take(o, cred_defs[i].field,
+                                    ef_val_truthy(v) ? ef_val_ref((struct ef_val *)v)
+                                                     : ef_val_str(""));
+            }
         }
     }
     srv_reply_json(c, 200, o);
@@ -2293,7 +2327,7 @@ void admin__handle(struct srv_conn *c)
         } else if (!strcmp(path, "/diagnostics")) {
             get_diagnostics(c);
         } else if (route("/credentials/:type/:id", path, p, &np)) {
-            get_credentials(c, p[1]);
+            get_credentials(c, p[0], p[1]);
         } else if (route("/library/:lib/:type/*", path, p, &np) ||
                    route("/library/:lib/:type", path, p, &np)) {
             /* the local library is empty: folders list nothing, entries do not exist */
