@@ -124,6 +124,21 @@ async function main() {
         ef.cleanup();
     }
 
+    /* edgeflow hash-pw: Node-RED's bcryptjs accepts the hash, and so does a login */
+    const made = require("child_process").spawnSync(bin, ["hash-pw"], { input: "n3w pass\n", encoding: "utf8" });
+    const hash = made.stdout.trim();
+    const bcrypt = require(path.join(h.modules, "bcryptjs"));
+    t.check("hash-pw prints a $2b$ hash that bcryptjs verifies", /^\$2b\$08\$/.test(hash) &&
+            bcrypt.compareSync("n3w pass", hash) && !bcrypt.compareSync("n3w pasS", hash), made.stdout + made.stderr);
+    ef = await h.start(bin, flows, { settings: { adminAuth: { type: "credentials",
+        users: [{ username: "u", password: hash, permissions: "*" }] } } });
+    try {
+        t.check("a login with that hash", (await fetch(ef.base + "/auth/token", login("u", "n3w pass"))).status === 200);
+    } finally {
+        await ef.stop();
+        ef.cleanup();
+    }
+
     /* settings edgeflow refuses to start with */
     const bad = [
         [{ type: "credentials", users: [{ username: "a", password: "secret", permissions: "*" }] }, /password must be a bcrypt hash/],
