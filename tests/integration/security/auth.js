@@ -48,11 +48,12 @@ async function conformance(variant, flows) {
             const g = JSON.stringify(got[i]), w = JSON.stringify(want[i]);
             t.check(variant + ": " + want[i].name, g === w, "\n     edgeflow: " + g + "\n     node-red: " + w);
         }
-        return ef.stderr();
     } finally {
-        await ef.stop();
+        const code = await ef.stop();
+        t.check(variant + ": SIGTERM exits 0 (and no leaks under ASan)", code === 0, code + "\n" + ef.stderr().slice(-2000));
         ef.cleanup();
     }
+    return ef.stderr();
 }
 
 /* Runs edgeflow with settings until it says whether the editor started; returns its log. */
@@ -104,7 +105,8 @@ async function main() {
         const r = await fetch(ef.base + "/auth/token", login("admin", "secret"));
         t.check("even for a right password from that address", r.status === 500, r.status);
     } finally {
-        await ef.stop();
+        const code = await ef.stop();
+        t.check("exits 0 (and no leaks under ASan)", code === 0, code + "\n" + ef.stderr().slice(-2000));
         ef.cleanup();
     }
 
@@ -120,7 +122,8 @@ async function main() {
         await sleep(1300);
         t.check("and not after it expired", (await fetch(ef.base + "/flows", auth)).status === 401);
     } finally {
-        await ef.stop();
+        const code = await ef.stop();
+        t.check("exits 0 (and no leaks under ASan)", code === 0, code + "\n" + ef.stderr().slice(-2000));
         ef.cleanup();
     }
 
@@ -135,7 +138,8 @@ async function main() {
     try {
         t.check("a login with that hash", (await fetch(ef.base + "/auth/token", login("u", "n3w pass"))).status === 200);
     } finally {
-        await ef.stop();
+        const code = await ef.stop();
+        t.check("exits 0 (and no leaks under ASan)", code === 0, code + "\n" + ef.stderr().slice(-2000));
         ef.cleanup();
     }
 

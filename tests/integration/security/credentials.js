@@ -107,7 +107,11 @@ async function main() {
         const end = Date.now() + 15000;
         while (Date.now() < end && !/editor (at|not started)/.test(err) && child.exitCode === null) await sleep(50);
         return { base: "http://127.0.0.1:" + port, log: () => err,
-                 stop: () => new Promise((r) => { if (child.exitCode !== null) return r(); child.on("exit", r); child.kill("SIGTERM"); }) };
+                 stop: () => new Promise((r) => {
+                     if (child.exitCode !== null) return r(child.exitCode);
+                     child.on("exit", (code) => r(code));
+                     child.kill("SIGTERM");
+                 }) };
     };
     let e = await run(SECRET);
     try {
@@ -142,7 +146,8 @@ async function main() {
         t.check("it decrypts with Node.js crypto to the new values",
                 JSON.stringify(dec.b1) === JSON.stringify({ user: "bob", password: PW2 }), JSON.stringify(dec));
     } finally {
-        await e.stop();
+        const code = await e.stop();
+        t.check("edgeflow exits 0 (and no leaks under ASan)", code === 0, code + "\n" + e.log().slice(-2000));
     }
     const ivOf = () => JSON.parse(fs.readFileSync(path.join(dir, "flows_cred.json"), "utf8")).$.substring(0, 32);
     const iv1 = ivOf();
@@ -175,7 +180,8 @@ async function main() {
         const iv2 = ivOf();
         t.check("every save has a new random IV", /^[0-9a-f]{32}$/.test(iv2) && iv1 !== iv2, iv1 + " " + iv2);
     } finally {
-        await e.stop();
+        const code = await e.stop();
+        t.check("edgeflow exits 0 (and no leaks under ASan)", code === 0, code + "\n" + e.log().slice(-2000));
     }
 
     /* the wrong secret */

@@ -47,7 +47,11 @@ async function start(settings) {
     while (Date.now() < end && !/editor (at|not started)/.test(err)) await sleep(50);
     return {
         port, base: "https://127.0.0.1:" + port, stderr: () => err,
-        stop: () => new Promise((resolve) => { child.on("exit", resolve); child.kill("SIGTERM"); }),
+        stop: () => new Promise((resolve) => {
+            if (child.exitCode !== null) return resolve(child.exitCode);
+            child.on("exit", (code) => resolve(code));
+            child.kill("SIGTERM");
+        }),
     };
 }
 
@@ -70,7 +74,8 @@ async function checks(label, settings) {
         r = curl(["--cacert", cert, url]);
         t.check(label + ": and the server still answers", r.code === "200", JSON.stringify(r));
     } finally {
-        await ef.stop();
+        const code = await ef.stop();
+        t.check("exits 0 (and no leaks under ASan)", code === 0, code + "\n" + ef.stderr().slice(-2000));
     }
 }
 
@@ -102,13 +107,15 @@ async function main() {
         });
         t.check("/comms auth over wss", reply === '{"auth":"ok"}', reply);
     } finally {
-        await ef.stop();
+        const code = await ef.stop();
+        t.check("exits 0 (and no leaks under ASan)", code === 0, code + "\n" + ef.stderr().slice(-2000));
     }
 
     const bad = await start({ https: { keyFile: path.join(dir, "missing.pem"), certFile: cert } });
     t.check("missing key file: editor not started, with the reason",
             /editor not started: settings: https.keyFile: cannot read .*missing\.pem/.test(bad.stderr()), bad.stderr());
-    await bad.stop();
+    const code = await bad.stop();
+    t.check("exits 0 (and no leaks under ASan)", code === 0, code + "\n" + bad.stderr().slice(-2000));
     fs.rmSync(dir, { recursive: true, force: true });
     t.done();
 }
