@@ -774,12 +774,6 @@ static struct ef_val *with_credentials(const struct ef_val *posted, const struct
     return out;
 }
 
-static const char *credential_secret(const struct ef_settings *st)
-{
-    const struct ef_val *v = settings__get(st, "credentialSecret");
-    return ef_val_type(v) == EF_STR && ef_val_str_len(v) > 0 ? ef_val_str_get(v) : NULL;
-}
-
 /* Node-RED's scheme: {"$": hex(iv) + base64(aes-256-ctr(sha256(secret), iv, json))}. */
 static struct ef_val *encrypt_creds(const char *secret, const char *json, size_t len)
 {
@@ -854,7 +848,7 @@ static char *decrypt_creds(const char *secret, const char *enc, size_t *outlen)
 }
 
 struct ef_val *server__load_credentials(struct ef_val *flows, const char *flows_path,
-                                        const struct ef_settings *st, char *err, size_t errlen)
+                                        struct ef_settings *st, char *err, size_t errlen)
 {
     char path[4096];
     const char *slash = strrchr(flows_path, '/');
@@ -880,7 +874,8 @@ struct ef_val *server__load_credentials(struct ef_val *flows, const char *flows_
     }
     const struct ef_val *enc = ef_val_obj_get(creds, "$");
     if (ef_val_type(enc) == EF_STR) {
-        const char *secret = credential_secret(st);
+        char kerr[300] = "";
+        const char *secret = settings__credential_key(st, false, kerr, sizeof(kerr));
         size_t plen = 0;
         char *plain = secret ? decrypt_creds(secret, ef_val_str_get(enc), &plen) : NULL;
         struct ef_val *dec = plain ? ef_json_parse(plain, plen, NULL, 0) : NULL;
@@ -888,7 +883,9 @@ struct ef_val *server__load_credentials(struct ef_val *flows, const char *flows_
         ef_val_unref(creds);
         if (!dec) {
             snprintf(err, errlen, "%s: encrypted credentials cannot be read (%s)", path,
-                     secret ? "wrong credentialSecret?" : "settings have no credentialSecret");
+                     secret  ? "wrong credentialSecret?"
+                     : *kerr ? kerr
+                             : "credentialSecret is false");
             return NULL;
         }
         creds = dec;
@@ -944,7 +941,14 @@ static int save_flows(struct ef_server *s, const struct ef_val *config)
         ef_val_unref(creds);
         return 0;
     }
-    const char *secret = credential_secret(s->rt->settings);
+    char kerr[300] = "";
+    const char *secret = settings__credential_key(s->rt->settings, true, kerr, sizeof(kerr));
+    if (!secret && *kerr) {
+        /* never fall back to writing them in clear */
+        ef_log_error("credentials not saved: %s", kerr);
+        ef_val_unref(creds);
+        return EF_EIO;
+    }
     char *ctext = ef_json_print(creds, 0, &len);
     ef_val_unref(creds);
     if (!ctext) {
@@ -1143,7 +1147,7 @@ static void get_settings(struct srv_conn *c)
     ef_val_arr_push_take(libs, local);
     ef_val_obj_set_take(o, "libraries", libs);
     ef_val_obj_set_take(o, "flowEncryptionType",
-                        ef_val_str(credential_secret(s->rt->settings) ? "user" : "disabled"));
+                        ef_val_str(settings__credential_kind(s->rt->settings)));
     struct ef_val *diag = ef_val_obj();
     ef_val_obj_set_take(diag, "enabled", ef_val_bool(true));
     ef_val_obj_set_take(diag, "ui", ef_val_bool(true));

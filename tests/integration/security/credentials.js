@@ -15,6 +15,10 @@
  *    key sha256(secret), IV in hex before the base64) to the new values.
  * 3. Node-RED starts on edgeflow's files and shows the same credentials.
  * 4. A wrong credentialSecret is refused with a clear message.
+ * 5. Without credentialSecret, as Node-RED: Node-RED's generated key in
+ *    .config.runtime.json decrypts its file in edgeflow, and edgeflow
+ *    generates one (0600) and encrypts with it when there is none;
+ *    credentialSecret false writes plain JSON.
  */
 "use strict";
 
@@ -41,11 +45,12 @@ const FLOWS = [
       authType: "basic", senderr: false, headers: [], x: 100, y: 100, wires: [[]] },
 ];
 
-async function nodeRed(dir) {
+async function nodeRed(dir, noSecret) {
     const port = await h.freePort();
-    fs.writeFileSync(path.join(dir, "settings.js"), "module.exports = " + JSON.stringify({
-        uiHost: "127.0.0.1", uiPort: port, flowFile: "flows.json", credentialSecret: SECRET,
-        logging: { console: { level: "error" } } }) + ";\n");
+    const settings = { uiHost: "127.0.0.1", uiPort: port, flowFile: "flows.json", credentialSecret: SECRET,
+                       logging: { console: { level: "error" } } };
+    if (noSecret) delete settings.credentialSecret;
+    fs.writeFileSync(path.join(dir, "settings.js"), "module.exports = " + JSON.stringify(settings) + ";\n");
     const child = spawn(process.execPath, [path.join(h.modules, "node-red", "red.js"), "-u", dir,
         "-s", path.join(dir, "settings.js")], { stdio: ["ignore", "ignore", "inherit"] });
     const base = "http://127.0.0.1:" + port;
@@ -65,9 +70,9 @@ const postFlows = (base, flows) => fetch(base + "/flows", {
     method: "POST", body: JSON.stringify(flows),
     headers: { "Content-Type": "application/json", "Node-RED-Deployment-Type": "full" } });
 
-function decrypt(file) {
+function decrypt(file, secret) {
     const enc = JSON.parse(fs.readFileSync(file, "utf8")).$;
-    const key = crypto.createHash("sha256").update(SECRET).digest();
+    const key = crypto.createHash("sha256").update(secret || SECRET).digest();
     const d = crypto.createDecipheriv("aes-256-ctr", key, Buffer.from(enc.substring(0, 32), "hex"));
     return JSON.parse(d.update(enc.substring(32), "base64", "utf8") + d.final("utf8"));
 }
@@ -97,11 +102,12 @@ async function main() {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ef-cred-ef-"));
     fs.copyFileSync(flowsFile, path.join(dir, "flows.json"));
     fs.copyFileSync(nrCred, path.join(dir, "flows_cred.json"));
-    const run = async (secret) => {
+    const run = async (secret, where) => {
         const port = await h.freePort();
-        fs.writeFileSync(path.join(dir, "settings.json"), JSON.stringify({ credentialSecret: secret }));
-        const child = spawn(bin, ["run", path.join(dir, "flows.json"), "--port", String(port), "--user-dir", dir,
-                                  "--settings", path.join(dir, "settings.json")], { stdio: ["ignore", "ignore", "pipe"] });
+        const d = where || dir;
+        fs.writeFileSync(path.join(d, "settings.json"), JSON.stringify(secret === undefined ? {} : { credentialSecret: secret }));
+        const child = spawn(bin, ["run", path.join(d, "flows.json"), "--port", String(port), "--user-dir", d,
+                                  "--settings", path.join(d, "settings.json")], { stdio: ["ignore", "ignore", "pipe"] });
         let err = "";
         child.stderr.on("data", (d) => { err += d; });
         const end = Date.now() + 15000;
@@ -191,7 +197,66 @@ async function main() {
     t.check("a wrong credentialSecret is refused, naming the file",
             /flows_cred\.json: encrypted credentials cannot be read \(wrong credentialSecret\?\)/.test(e.log()), e.log());
 
-    for (const d of [nrDir, dir, backDir]) fs.rmSync(d, { recursive: true, force: true });
+    /* no credentialSecret: Node-RED's generated key */
+    const sysDir = fs.mkdtempSync(path.join(os.tmpdir(), "ef-cred-sys-"));
+    fs.writeFileSync(path.join(sysDir, "flows.json"), "[]");
+    nr = await nodeRed(sysDir, true);
+    try {
+        await postFlows(nr.base, FLOWS.map((n) => n.id === "b1" ? { ...n, credentials: { user: "carol", password: PW1 } } : n));
+    } finally {
+        await nr.stop();
+    }
+    const nrKey = JSON.parse(fs.readFileSync(path.join(sysDir, ".config.runtime.json"), "utf8"))._credentialSecret;
+    t.check("Node-RED generated a key", typeof nrKey === "string" && nrKey.length > 0);
+    e = await run(undefined, sysDir);
+    try {
+        const a = await getJSON(e.base + "/credentials/mqtt-broker/b1");
+        t.check("edgeflow decrypts with Node-RED's generated key",
+                JSON.stringify(a) === JSON.stringify({ user: "carol", has_password: true }), JSON.stringify(a) + e.log());
+        const st = await getJSON(e.base + "/settings");
+        t.check("flowEncryptionType system", st.flowEncryptionType === "system", st.flowEncryptionType);
+    } finally {
+        await e.stop();
+    }
+    const genDir = fs.mkdtempSync(path.join(os.tmpdir(), "ef-cred-gen-"));
+    fs.writeFileSync(path.join(genDir, "flows.json"), "[]");
+    e = await run(undefined, genDir);
+    try {
+        t.check("no key before credentials are saved", !fs.existsSync(path.join(genDir, ".config.runtime.json")));
+        await postFlows(e.base, FLOWS.map((n) => n.id === "b1" ? { ...n, credentials: { user: "dave", password: PW2 } } : n));
+        const rtFile = path.join(genDir, ".config.runtime.json");
+        const key = JSON.parse(fs.readFileSync(rtFile, "utf8"))._credentialSecret;
+        t.check("edgeflow generated a 256-bit key", /^[0-9a-f]{64}$/.test(key), key);
+        t.check(".config.runtime.json is 0600", (fs.statSync(rtFile).mode & 0o777) === 0o600,
+                (fs.statSync(rtFile).mode & 0o777).toString(8));
+        const dec = decrypt(path.join(genDir, "flows_cred.json"), key);
+        t.check("and encrypted with it", dec.b1 && dec.b1.user === "dave" && dec.b1.password === PW2, JSON.stringify(dec));
+        t.check("the generation is logged", /generated a key in .*\.config\.runtime\.json/.test(e.log()), e.log());
+    } finally {
+        await e.stop();
+    }
+    nr = await nodeRed(genDir, true);
+    try {
+        const a = await getJSON(nr.base + "/credentials/mqtt-broker/b1");
+        t.check("Node-RED reads them with edgeflow's generated key",
+                JSON.stringify(a) === JSON.stringify({ user: "dave", has_password: true }), JSON.stringify(a));
+    } finally {
+        await nr.stop();
+    }
+    const plainDir = fs.mkdtempSync(path.join(os.tmpdir(), "ef-cred-plain-"));
+    fs.writeFileSync(path.join(plainDir, "flows.json"), "[]");
+    e = await run(false, plainDir);
+    try {
+        await postFlows(e.base, FLOWS.map((n) => n.id === "b1" ? { ...n, credentials: { user: "erin", password: PW2 } } : n));
+        const plain = JSON.parse(fs.readFileSync(path.join(plainDir, "flows_cred.json"), "utf8"));
+        t.check("credentialSecret false: plain JSON, as Node-RED",
+                plain.b1 && plain.b1.user === "erin" && !fs.existsSync(path.join(plainDir, ".config.runtime.json")),
+                JSON.stringify(plain));
+    } finally {
+        await e.stop();
+    }
+
+    for (const d of [nrDir, dir, backDir, sysDir, genDir, plainDir]) fs.rmSync(d, { recursive: true, force: true });
     t.done();
 }
 
