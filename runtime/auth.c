@@ -723,6 +723,7 @@ bool auth__handle(struct srv_conn *c)
         peer_of(c, addr, sizeof(addr));
         ef_log_info("audit: auth.login.revoke user=%s from %s", auth__user_name(u), addr);
         ef_val_unref(p);
+        comms__check_sessions(c->srv);
         srv_reply(c, 200, NULL, NULL, 0);
         return true;
     }

@@ -43,6 +43,7 @@ struct comms_client {
     bool pending_auth;
     const char *auth_reply; /* static string, or NULL */
     bool close_after_reply;
+    char token[65]; /* the session it authenticated with ("" for none) */
 };
 
 static double now_ms(void)
@@ -128,9 +129,23 @@ static bool topic_match(const char *pat, const char *topic)
     }
 }
 
+void comms__check_sessions(struct ef_server *s)
+{
+    for (struct comms_client *cl = s->clients; s->auth && cl; cl = cl->next) {
+        if (cl->token[0] && !cl->close_after_reply && !auth__comms_token(s, cl->token)) {
+            /* as Node-RED on session expiry: {"auth":"fail"}, then close */
+            ef_log_info("audit: comms.auth.expired user=%s", auth__user_name(cl->conn->user));
+            cl->auth_reply = "{\"auth\":\"fail\"}";
+            cl->close_after_reply = true;
+            lws_callback_on_writable(cl->conn->wsi);
+        }
+    }
+}
+
 static void on_hb(uv_timer_t *t)
 {
     struct ef_server *s = t->data;
+    comms__check_sessions(s);
     double now = now_ms();
     if (now - s->last_sent > HB_MS) {
         struct ef_val *d = ef_val_num(s->last_sent);
@@ -233,6 +248,7 @@ static void handle_auth(struct comms_client *cl, const struct ef_val *m)
         cl->pending_auth = false;
         if (tok) {
             cl->auth_reply = "{\"auth\":\"ok\"}";
+            snprintf(cl->token, sizeof(cl->token), "%s", ef_val_str_get(tok));
         }
     }
     lws_callback_on_writable(c->wsi);

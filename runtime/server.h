@@ -169,6 +169,8 @@ int comms__open(struct srv_conn *c);
 int comms__receive(struct srv_conn *c, const void *in, size_t len, bool final, bool binary);
 int comms__writeable(struct srv_conn *c);
 void comms__closed(struct srv_conn *c);
+/* adminAuth: clients whose session ended (revoked, expired) get {"auth":"fail"} and are closed. */
+void comms__check_sessions(struct ef_server *s);
 /* Hooks from the runtime. */
 void comms__on_debug(struct ef_server *s, const struct ef_debug_event *ev);
 void comms__on_status(struct ef_server *s, struct ef_node *n, const struct ef_val *status);

@@ -121,6 +121,20 @@ async function main() {
         t.check("the token works", (await fetch(ef.base + "/flows", auth)).status === 200);
         await sleep(1300);
         t.check("and not after it expired", (await fetch(ef.base + "/flows", auth)).status === 401);
+
+        /* a /comms client whose session is revoked gets {"auth":"fail"} and is closed */
+        const r2 = await (await fetch(ef.base + "/auth/token", login("reader", "secret"))).json();
+        const events = [];
+        const ws = new WebSocket(ef.base.replace(/^http/, "ws") + "/comms");
+        const closed = new Promise((resolve) => ws.on("close", resolve));
+        ws.on("open", () => ws.send(JSON.stringify({ auth: r2.access_token })));
+        ws.on("message", (d) => events.push(String(d)));
+        await sleep(300);
+        await fetch(ef.base + "/auth/revoke", { ...form({ token: r2.access_token }),
+            headers: { "Content-Type": "application/x-www-form-urlencoded", Authorization: "Bearer " + r2.access_token } });
+        const how = await Promise.race([closed.then(() => "closed"), sleep(3000).then(() => "open")]);
+        t.check("revoking closes the session's /comms connection", how === "closed" &&
+                JSON.stringify(events) === JSON.stringify(['{"auth":"ok"}', '{"auth":"fail"}']), how + " " + JSON.stringify(events));
     } finally {
         const code = await ef.stop();
         t.check("exits 0 (and no leaks under ASan)", code === 0, code + "\n" + ef.stderr().slice(-2000));
