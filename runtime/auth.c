@@ -40,7 +40,7 @@ struct auth_session {
 struct auth_attempt {
     double time;
     bool by_addr; /* a failed login from an address, else an attempt on a username */
-    char key[128];
+    char key[80]; /* user name or address, cut to 79 bytes (lookups cut the same way) */
 };
 
 struct ef_auth {
@@ -50,8 +50,8 @@ struct ef_auth {
     double expiry_s;
     struct auth_session *sessions;
     size_t nsessions;
-    struct auth_attempt *attempts; /* oldest first */
-    size_t nattempts;
+    struct auth_attempt *attempts; /* oldest first; grows up to MAX_ATTEMPT_LOG */
+    size_t nattempts, cap_attempts;
     /* a hash of a random password, checked for unknown users so a wrong
      * username takes as long as a wrong password */
     char dummy_hash[64];
@@ -325,14 +325,19 @@ static void attempts_prune(struct ef_auth *a, double now)
 
 static void attempt_add(struct ef_auth *a, bool by_addr, const char *key, double now)
 {
-    if (!a->attempts) {
-        a->attempts = calloc(MAX_ATTEMPT_LOG, sizeof(*a->attempts));
-        if (!a->attempts) {
-            return;
+    if (a->nattempts == a->cap_attempts && a->cap_attempts < MAX_ATTEMPT_LOG) {
+        size_t ncap = a->cap_attempts ? a->cap_attempts * 2 : 64;
+        struct auth_attempt *na = realloc(a->attempts, ncap * sizeof(*na));
+        if (na) {
+            a->attempts = na;
+            a->cap_attempts = ncap;
         }
     }
-    if (a->nattempts == MAX_ATTEMPT_LOG) {
-        memmove(a->attempts, a->attempts + 1, (MAX_ATTEMPT_LOG - 1) * sizeof(*a->attempts));
+    if (a->nattempts == a->cap_attempts) {
+        if (!a->nattempts) {
+            return;
+        }
+        memmove(a->attempts, a->attempts + 1, (a->nattempts - 1) * sizeof(*a->attempts));
         a->nattempts--;
     }
     struct auth_attempt *e = &a->attempts[a->nattempts++];
@@ -343,18 +348,22 @@ static void attempt_add(struct ef_auth *a, bool by_addr, const char *key, double
 
 static size_t attempt_count(const struct ef_auth *a, bool by_addr, const char *key)
 {
+    char k[sizeof(a->attempts->key)];
+    snprintf(k, sizeof(k), "%s", key);
     size_t n = 0;
     for (size_t i = 0; i < a->nattempts; i++) {
-        n += a->attempts[i].by_addr == by_addr && !strcmp(a->attempts[i].key, key);
+        n += a->attempts[i].by_addr == by_addr && !strcmp(a->attempts[i].key, k);
     }
     return n;
 }
 
 static void attempts_forget_user(struct ef_auth *a, const char *user)
 {
+    char u[sizeof(a->attempts->key)];
+    snprintf(u, sizeof(u), "%s", user);
     size_t k = 0;
     for (size_t i = 0; i < a->nattempts; i++) {
-        if (a->attempts[i].by_addr || strcmp(a->attempts[i].key, user) != 0) {
+        if (a->attempts[i].by_addr || strcmp(a->attempts[i].key, u) != 0) {
             a->attempts[k++] = a->attempts[i];
         }
     }
@@ -511,9 +520,12 @@ static void post_token(struct srv_conn *c)
     } else {
         double now = ef_now_ms();
         attempts_prune(a, now);
-        attempt_add(a, false, user, now);
-        if (attempt_count(a, false, user) > MAX_USER_ATTEMPTS ||
-            attempt_count(a, true, addr) >= MAX_ADDR_FAILS) {
+        /* a blocked address adds nothing to the log: it cannot flush others' counts */
+        bool addr_blocked = attempt_count(a, true, addr) >= MAX_ADDR_FAILS;
+        if (!addr_blocked) {
+            attempt_add(a, false, user, now);
+        }
+        if (addr_blocked || attempt_count(a, false, user) > MAX_USER_ATTEMPTS) {
             ef_log_warn("audit: auth.login.fail.too-many-attempts user=%s from %s", uname, addr);
             oauth_error(c, 500, "server_error",
                         "Too many login attempts. Wait 10 minutes and try again");

@@ -113,6 +113,10 @@ async function main() {
     /* sessionExpiryTime */
     ef = await h.start(bin, flows, { settings: { adminAuth: Object.assign(reqs.adminAuth("users"), { sessionExpiryTime: 1 }) } });
     try {
+        /* a user name longer than what the attempt log keeps is limited all the same */
+        const long = "x".repeat(300), st = [];
+        for (let i = 0; i < 6; i++) st.push((await fetch(ef.base + "/auth/token", login(long, "x"))).status);
+        t.check("long user names are rate-limited too", st.join() === "403,403,403,403,403,500", st.join());
         const r = await fetch(ef.base + "/auth/token", login("admin", "secret"));
         const body = await r.json();
         t.check("expires_in is sessionExpiryTime", body.expires_in === 1, JSON.stringify(body));
