@@ -509,9 +509,9 @@ static void post_token(struct srv_conn *c)
         ef_log_info("audit: auth.invalid-client client=%s from %s", cname, addr);
         srv_reply_status(c, 401);
     } else if (!grant || strcmp(grant, "password") != 0) {
-        char d[128];
-        clean(grant ? grant : "undefined", uname, sizeof(uname));
-        snprintf(d, sizeof(d), "Unsupported grant type: %s", uname);
+        char d[128], gname[80];
+        clean(grant ? grant : "undefined", gname, sizeof(gname));
+        snprintf(d, sizeof(d), "Unsupported grant type: %s", gname);
         oauth_error(c, 501, "unsupported_grant_type", d);
     } else if (!user || !pw) {
         oauth_error(c, 400, "invalid_request",

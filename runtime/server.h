@@ -46,8 +46,9 @@ void server__stop(struct ef_server *s);
  * Merges the credentials file that belongs to flows_path (flows_cred.json
  * beside flows.json, as Node-RED names it) into a flows value as each node's
  * `credentials` member, decrypting it as Node-RED does (credentialSecret,
- * or the generated key of settings__credential_key). Returns a new reference (flows itself,
- * referenced, when there is no credentials file), or NULL with the reason in err.
+ * or the generated key of settings__credential_key). Returns a new
+ * reference (flows itself, referenced, when there is no credentials file),
+ * or NULL with the reason in err.
  */
 struct ef_val *server__load_credentials(struct ef_val *flows, const char *flows_path,
                                         struct ef_settings *s, char *err, size_t errlen);
