@@ -34,6 +34,7 @@
 
 #include "../nodes/common/debug.h"
 #include "../nodes/common/inject.h"
+#include "auth.h"
 #include "server.h"
 #include "storage.h"
 
@@ -773,12 +774,6 @@ static struct ef_val *with_credentials(const struct ef_val *posted, const struct
     return out;
 }
 
-static const char *credential_secret(const struct ef_settings *st)
-{
-    const struct ef_val *v = settings__get(st, "credentialSecret");
-    return ef_val_type(v) == EF_STR && ef_val_str_len(v) > 0 ? ef_val_str_get(v) : NULL;
-}
-
 /* Node-RED's scheme: {"$": hex(iv) + base64(aes-256-ctr(sha256(secret), iv, json))}. */
 static struct ef_val *encrypt_creds(const char *secret, const char *json, size_t len)
 {
@@ -853,7 +848,7 @@ static char *decrypt_creds(const char *secret, const char *enc, size_t *outlen)
 }
 
 struct ef_val *server__load_credentials(struct ef_val *flows, const char *flows_path,
-                                        const struct ef_settings *st, char *err, size_t errlen)
+                                        struct ef_settings *st, char *err, size_t errlen)
 {
     char path[4096];
     const char *slash = strrchr(flows_path, '/');
@@ -879,7 +874,8 @@ struct ef_val *server__load_credentials(struct ef_val *flows, const char *flows_
     }
     const struct ef_val *enc = ef_val_obj_get(creds, "$");
     if (ef_val_type(enc) == EF_STR) {
-        const char *secret = credential_secret(st);
+        char kerr[300] = "";
+        const char *secret = settings__credential_key(st, false, kerr, sizeof(kerr));
         size_t plen = 0;
         char *plain = secret ? decrypt_creds(secret, ef_val_str_get(enc), &plen) : NULL;
         struct ef_val *dec = plain ? ef_json_parse(plain, plen, NULL, 0) : NULL;
@@ -887,7 +883,9 @@ struct ef_val *server__load_credentials(struct ef_val *flows, const char *flows_
         ef_val_unref(creds);
         if (!dec) {
             snprintf(err, errlen, "%s: encrypted credentials cannot be read (%s)", path,
-                     secret ? "wrong credentialSecret?" : "settings have no credentialSecret");
+                     secret  ? "wrong credentialSecret?"
+                     : *kerr ? kerr
+                             : "credentialSecret is false");
             return NULL;
         }
         creds = dec;
@@ -943,7 +941,14 @@ static int save_flows(struct ef_server *s, const struct ef_val *config)
         ef_val_unref(creds);
         return 0;
     }
-    const char *secret = credential_secret(s->rt->settings);
+    char kerr[300] = "";
+    const char *secret = settings__credential_key(s->rt->settings, true, kerr, sizeof(kerr));
+    if (!secret && *kerr) {
+        /* never fall back to writing them in clear */
+        ef_log_error("credentials not saved: %s", kerr);
+        ef_val_unref(creds);
+        return EF_EIO;
+    }
     char *ctext = ef_json_print(creds, 0, &len);
     ef_val_unref(creds);
     if (!ctext) {
@@ -1025,6 +1030,14 @@ static int deploy(struct srv_conn *c, const struct ef_val *posted, enum ef_deplo
     ef_val_unref(config);
     ef_log_info("deployed %zu entries (%s) in %.1f ms, saved in %.1f ms", ef_val_arr_len(posted),
                 dtype_name(type), (double)(t1 - t0) / 1e6, (double)(uv_hrtime() - t1) / 1e6);
+    if (s->auth) {
+        char addr[64];
+        if (!lws_get_peer_simple(c->wsi, addr, sizeof(addr))) {
+            snprintf(addr, sizeof(addr), "?");
+        }
+        ef_log_info("audit: flows.set user=%s type=%s path=%s from %s", auth__user_name(c->user),
+                    dtype_name(type), c->path, addr);
+    }
     return 0;
 }
 
@@ -1115,6 +1128,10 @@ static void get_settings(struct srv_conn *c)
     struct ef_val *o = ef_val_obj();
     ef_val_obj_set_take(o, "httpNodeRoot", ef_val_str("/"));
     ef_val_obj_set_take(o, "version", ef_val_str(NR_VERSION));
+    struct ef_val *user = auth__user_value(c->user);
+    if (user) {
+        ef_val_obj_set_take(o, "user", user);
+    }
     const char *def;
     struct ef_val *ctx = ef_val_obj();
     struct ef_val *stores = context_stores(s, &def);
@@ -1130,7 +1147,7 @@ static void get_settings(struct srv_conn *c)
     ef_val_arr_push_take(libs, local);
     ef_val_obj_set_take(o, "libraries", libs);
     ef_val_obj_set_take(o, "flowEncryptionType",
-                        ef_val_str(credential_secret(s->rt->settings) ? "user" : "disabled"));
+                        ef_val_str(settings__credential_kind(s->rt->settings)));
     struct ef_val *diag = ef_val_obj();
     ef_val_obj_set_take(diag, "enabled", ef_val_bool(true));
     ef_val_obj_set_take(diag, "ui", ef_val_bool(true));
@@ -2165,26 +2182,60 @@ static void get_diagnostics(struct srv_conn *c)
 
 /* ---- /credentials/:type/:id ---- */
 
-static bool secret_key(const char *k)
+/*
+ * The credential definitions of the core nodes that have credentials
+ * (their .html: credentials: {...}): a "password" field is answered only
+ * as has_<name>, anything else with its value. Types not listed answer {},
+ * as Node-RED does for a type without a definition.
+ */
+static const struct {
+    const char *type, *field;
+    bool password;
+} cred_defs[] = {
+    {"mqtt-broker", "user", false},    {"mqtt-broker", "password", true},
+    {"http request", "user", false},   {"http request", "password", true},
+    {"http proxy", "username", false}, {"http proxy", "password", true},
+    {"tls-config", "certdata", false}, {"tls-config", "keydata", false},
+    {"tls-config", "cadata", false},   {"tls-config", "passphrase", true},
+    {"global-config", "map", false},
+};
+
+static bool cred_set(const struct ef_val *v)
 {
-    return strstr(k, "pass") || strstr(k, "secret") || strstr(k, "token") || strstr(k, "key");
+    return v && ef_val_type(v) != EF_NULL && !(ef_val_type(v) == EF_STR && ef_val_str_len(v) == 0);
 }
 
-static void get_credentials(struct srv_conn *c, const char *id)
+/* Node-RED's getNodeCredentials: never a password, only whether there is one. */
+static void get_credentials(struct srv_conn *c, const char *type, const char *id)
 {
     struct ef_server *s = c->srv;
     const struct ef_val *running = s->rt->active ? flows_array(s->rt->active->config) : NULL;
     const struct ef_val *creds = ef_val_obj_get(find_by_id(running, id), "credentials");
     struct ef_val *o = ef_val_obj();
-    for (size_t i = 0; i < ef_val_obj_len(creds); i++) {
-        const char *k = ef_val_obj_key_at(creds, i, NULL);
-        const struct ef_val *v = ef_val_obj_val_at(creds, i);
-        if (secret_key(k)) {
-            char hk[300];
-            snprintf(hk, sizeof(hk), "has_%s", k);
-            ef_val_obj_set_take(o, hk, ef_val_bool(ef_val_truthy(v)));
-        } else {
-            ef_val_obj_set_take(o, k, ef_val_ref((struct ef_val *)v));
+    char hk[300];
+    bool flags_only = (!strncmp(type, "subflow", 7) && (type[7] == '\0' || type[7] == ':')) ||
+                      !strcmp(type, "tab") || !strcmp(type, "group");
+    if (ef_val_type(creds) != EF_OBJ) {
+        /* no credentials: {} */
+    } else if (flags_only) {
+        for (size_t i = 0; i < ef_val_obj_len(creds); i++) {
+            snprintf(hk, sizeof(hk), "has_%s", ef_val_obj_key_at(creds, i, NULL));
+            ef_val_obj_set_take(o, hk, ef_val_bool(cred_set(ef_val_obj_val_at(creds, i))));
+        }
+    } else {
+        for (size_t i = 0; i < sizeof(cred_defs) / sizeof(cred_defs[0]); i++) {
+            if (strcmp(cred_defs[i].type, type) != 0) {
+                continue;
+            }
+            const struct ef_val *v = ef_val_obj_get(creds, cred_defs[i].field);
+            if (cred_defs[i].password) {
+                snprintf(hk, sizeof(hk), "has_%s", cred_defs[i].field);
+                ef_val_obj_set_take(o, hk, ef_val_bool(cred_set(v)));
+            } else {
+                ef_val_obj_set_take(o, cred_defs[i].field,
+                                    ef_val_truthy(v) ? ef_val_ref((struct ef_val *)v)
+                                                     : ef_val_str(""));
+            }
         }
     }
     srv_reply_json(c, 200, o);
@@ -2218,6 +2269,9 @@ static bool serve_static(struct srv_conn *c)
 
 void admin__handle(struct srv_conn *c)
 {
+    if (auth__handle(c)) {
+        return; /* an /auth/ route, or refused */
+    }
     if (!c->srv->sets_loaded) {
         c->srv->sets_loaded = true;
         load_sets(c->srv);
@@ -2277,7 +2331,7 @@ void admin__handle(struct srv_conn *c)
         } else if (!strcmp(path, "/diagnostics")) {
             get_diagnostics(c);
         } else if (route("/credentials/:type/:id", path, p, &np)) {
-            get_credentials(c, p[1]);
+            get_credentials(c, p[0], p[1]);
         } else if (route("/library/:lib/:type/*", path, p, &np) ||
                    route("/library/:lib/:type", path, p, &np)) {
             /* the local library is empty: folders list nothing, entries do not exist */

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth.h"
 #include "server.h"
 
 #define BATCH_MAX 50
@@ -37,6 +38,12 @@ struct comms_client {
     char *in;             /* fragments of an incoming message */
     size_t in_len;
     bool closing;
+    /* adminAuth: events go only to authenticated clients; the answer to an
+     * {"auth": token} message ({"auth":"ok"} or "fail") goes out first */
+    bool pending_auth;
+    const char *auth_reply; /* static string, or NULL */
+    bool close_after_reply;
+    char token[65]; /* the session it authenticated with ("" for none) */
 };
 
 static double now_ms(void)
@@ -51,7 +58,7 @@ static size_t pending(const struct comms_client *cl)
 
 static void enqueue(struct comms_client *cl, const char *topic, struct ef_val *data)
 {
-    if (cl->closing) {
+    if (cl->closing || cl->pending_auth || cl->close_after_reply) {
         return;
     }
     size_t n = pending(cl);
@@ -122,9 +129,23 @@ static bool topic_match(const char *pat, const char *topic)
     }
 }
 
+void comms__check_sessions(struct ef_server *s)
+{
+    for (struct comms_client *cl = s->clients; s->auth && cl; cl = cl->next) {
+        if (cl->token[0] && !cl->close_after_reply && !auth__comms_token(s, cl->token)) {
+            /* as Node-RED on session expiry: {"auth":"fail"}, then close */
+            ef_log_info("audit: comms.auth.expired user=%s", auth__user_name(cl->conn->user));
+            cl->auth_reply = "{\"auth\":\"fail\"}";
+            cl->close_after_reply = true;
+            lws_callback_on_writable(cl->conn->wsi);
+        }
+    }
+}
+
 static void on_hb(uv_timer_t *t)
 {
     struct ef_server *s = t->data;
+    comms__check_sessions(s);
     double now = now_ms();
     if (now - s->last_sent > HB_MS) {
         struct ef_val *d = ef_val_num(s->last_sent);
@@ -174,6 +195,8 @@ int comms__open(struct srv_conn *c)
     }
     cl->conn = c;
     c->client = cl;
+    c->user = NULL;
+    cl->pending_auth = c->srv->auth != NULL;
     cl->next = c->srv->clients;
     c->srv->clients = cl;
     return 0;
@@ -198,11 +221,51 @@ void comms__closed(struct srv_conn *c)
     free(cl);
 }
 
+/* Node-RED's comms auth: {"auth": token} first, or the default user. */
+static void handle_auth(struct comms_client *cl, const struct ef_val *m)
+{
+    struct srv_conn *c = cl->conn;
+    const struct ef_val *tok = ef_val_obj_get(m, "auth");
+    const struct auth_user *u = NULL;
+    if (tok) {
+        u = auth__comms_token(c->srv, ef_val_type(tok) == EF_STR ? ef_val_str_get(tok) : NULL);
+    } else if (cl->pending_auth) {
+        u = auth__comms_anonymous(c->srv);
+    } else {
+        return;
+    }
+    char addr[64];
+    if (!lws_get_peer_simple(c->wsi, addr, sizeof(addr))) {
+        snprintf(addr, sizeof(addr), "?");
+    }
+    if (!u) {
+        ef_log_info("audit: comms.auth.fail from %s", addr);
+        cl->auth_reply = "{\"auth\":\"fail\"}";
+        cl->close_after_reply = true;
+    } else {
+        ef_log_info("audit: comms.auth user=%s from %s", auth__user_name(u), addr);
+        c->user = u;
+        cl->pending_auth = false;
+        if (tok) {
+            cl->auth_reply = "{\"auth\":\"ok\"}";
+            snprintf(cl->token, sizeof(cl->token), "%s", ef_val_str_get(tok));
+        }
+    }
+    lws_callback_on_writable(c->wsi);
+}
+
 static void handle_message(struct comms_client *cl, const char *text, size_t len)
 {
     struct ef_val *m = ef_json_parse(text, len, NULL, 0);
     if (!m) {
         ef_log_debug("comms: ignoring a malformed message");
+        return;
+    }
+    if (cl->conn->srv->auth && ef_val_type(m) == EF_OBJ) {
+        handle_auth(cl, m);
+    }
+    if (cl->pending_auth || cl->close_after_reply) {
+        ef_val_unref(m);
         return;
     }
     const struct ef_val *sub = ef_val_obj_get(m, "subscribe");
@@ -268,6 +331,24 @@ int comms__writeable(struct srv_conn *c)
     }
     if (cl->closing) {
         lws_close_reason(c->wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, (unsigned char *)"too slow", 8);
+        return -1;
+    }
+    if (cl->auth_reply) {
+        unsigned char rb[LWS_PRE + 32];
+        size_t rl = strlen(cl->auth_reply);
+        memcpy(rb + LWS_PRE, cl->auth_reply, rl);
+        cl->auth_reply = NULL;
+        if (lws_write(c->wsi, rb + LWS_PRE, rl, LWS_WRITE_TEXT) < (int)rl) {
+            return -1;
+        }
+        if (cl->close_after_reply || pending(cl) > 0) {
+            lws_callback_on_writable(c->wsi);
+        }
+        return 0;
+    }
+    if (cl->close_after_reply) {
+        /* {"auth":"fail"} went out in the previous write */
+        lws_close_reason(c->wsi, LWS_CLOSE_STATUS_NORMAL, NULL, 0);
         return -1;
     }
     size_t n = pending(cl);

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "runtime.h"
+#include "password.h"
 #include "server.h"
 
 static const char *const usage =
@@ -16,6 +17,7 @@ static const char *const usage =
     "                    [--debug-stdout] [--plugin-dir DIR]... [--log-level LEVEL]\n"
     "       edgeflow check FLOWS [--plugin-dir DIR]...\n"
     "       edgeflow nodes [--json] [--plugin-dir DIR]...\n"
+    "       edgeflow hash-pw          (reads a password on stdin, prints its bcrypt hash)\n"
     "       edgeflow version\n";
 
 struct cli {
@@ -257,8 +259,8 @@ static int cmd_run_or_check(const struct cli *c, bool run)
                 .host = s->ui_host, .port = s->ui_port, .flows_path = flows};
             srv = server__start(rt, &so, err, sizeof(err));
             if (srv) {
-                ef_log_info("editor at http://%s:%d/", *s->ui_host ? s->ui_host : "127.0.0.1",
-                            server__port(srv));
+                ef_log_info("editor at %s://%s:%d/", srv->tls ? "https" : "http",
+                            *s->ui_host ? s->ui_host : "127.0.0.1", server__port(srv));
             } else {
                 ef_log_error("editor not started: %s", err);
             }
@@ -344,6 +346,30 @@ static int cmd_nodes(const struct cli *c)
     return 0;
 }
 
+/* Node-RED's `node-red admin hash-pw`: a bcrypt hash for adminAuth.users[].password. */
+static int cmd_hash_pw(void)
+{
+    char line[1024];
+    if (isatty(STDIN_FILENO)) {
+        fputs("Password: ", stderr);
+    }
+    if (!fgets(line, sizeof(line), stdin)) {
+        fprintf(stderr, "edgeflow hash-pw: no password on stdin\n");
+        return 1;
+    }
+    line[strcspn(line, "\r\n")] = '\0';
+    char hash[64];
+    int rc = *line ? password__hash(line, 8, hash, sizeof(hash)) : -1;
+    explicit_bzero(line, sizeof(line));
+    if (rc != 0) {
+        fprintf(stderr, "edgeflow hash-pw: %s\n",
+                *line ? "cannot hash (libcrypt)" : "empty password");
+        return 1;
+    }
+    puts(hash);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     struct cli c;
@@ -363,6 +389,9 @@ int main(int argc, char **argv)
     }
     if (!strcmp(c.cmd, "nodes")) {
         return cmd_nodes(&c);
+    }
+    if (!strcmp(c.cmd, "hash-pw")) {
+        return cmd_hash_pw();
     }
     if (!strcmp(c.cmd, "version") || !strcmp(c.cmd, "--version")) {
         printf("edgeflow %s (node ABI %d)\n", EF_VERSION, EF_ABI_VERSION);

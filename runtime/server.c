@@ -19,7 +19,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "server.h"
+#include "tls.h"
 
 #define WRITE_CHUNK 16384
 
@@ -604,7 +606,8 @@ struct ef_server *server__start(struct ef_runtime *rt, const struct ef_server_op
         server__stop(s);
         return NULL;
     }
-    if (admin__init(s, err, errlen) != 0 || comms__init(s) != 0) {
+    if (auth__init(s, rt->settings, err, errlen) != 0 || admin__init(s, err, errlen) != 0 ||
+        comms__init(s) != 0) {
         if (!*err) {
             snprintf(err, errlen, "cannot initialise the editor server");
         }
@@ -630,6 +633,12 @@ struct ef_server *server__start(struct ef_runtime *rt, const struct ef_server_op
     info.timeout_secs = 30;
     info.keepalive_timeout = 30;
     info.ka_time = 0;
+    int tls = tls__configure(rt->settings, &info, err, errlen);
+    if (tls < 0) {
+        server__stop(s);
+        return NULL;
+    }
+    s->tls = tls > 0;
     s->ctx = lws_create_context(&info);
     if (!s->ctx) {
         snprintf(err, errlen, "cannot create the HTTP server");
@@ -688,6 +697,7 @@ void server__stop(struct ef_server *s)
         uv_run(ef_loop_uv(&rt->loop), UV_RUN_NOWAIT);
     }
     admin__free(s);
+    auth__free(s);
     ef_val_unref(s->flows);
     ef_val_unref(s->user_settings);
     ef_val_unref(s->retained);

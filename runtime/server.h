@@ -45,12 +45,13 @@ void server__stop(struct ef_server *s);
 /*
  * Merges the credentials file that belongs to flows_path (flows_cred.json
  * beside flows.json, as Node-RED names it) into a flows value as each node's
- * `credentials` member, decrypting it as Node-RED does when settings have a
- * credentialSecret. Returns a new reference (flows itself, referenced, when
- * there is no credentials file), or NULL with the reason in err.
+ * `credentials` member, decrypting it as Node-RED does (credentialSecret,
+ * or the generated key of settings__credential_key). Returns a new
+ * reference (flows itself, referenced, when there is no credentials file),
+ * or NULL with the reason in err.
  */
 struct ef_val *server__load_credentials(struct ef_val *flows, const char *flows_path,
-                                        const struct ef_settings *s, char *err, size_t errlen);
+                                        struct ef_settings *s, char *err, size_t errlen);
 
 /* ---- Internal: shared by server.c, admin.c and comms.c ---- */
 
@@ -92,9 +93,13 @@ struct srv_conn {
     bool headers_sent, close_after, responding;
     /* websocket */
     struct comms_client *client;
+    /* who sent the request or opened the websocket (auth.c); NULL without adminAuth */
+    const struct auth_user *user;
 };
 
 struct srv_nodeset; /* a node definition set (admin.c) */
+struct auth_user;   /* auth.c */
+struct ef_auth;     /* auth.c: adminAuth users, sessions, login attempts */
 
 struct ef_server {
     struct ef_runtime *rt;
@@ -119,6 +124,8 @@ struct ef_server {
     char *index_html;
     size_t index_html_len;
     struct ef_val *user_settings; /* GET/POST /settings/user, kept in memory */
+    struct ef_auth *auth;         /* adminAuth (auth.c); NULL when the settings have none */
+    bool tls;                     /* settings.https: the port speaks TLS only (tls.c) */
     /* comms (comms.c) */
     struct comms_client *clients;
     struct ef_val *retained; /* topic -> data */
@@ -163,6 +170,8 @@ int comms__open(struct srv_conn *c);
 int comms__receive(struct srv_conn *c, const void *in, size_t len, bool final, bool binary);
 int comms__writeable(struct srv_conn *c);
 void comms__closed(struct srv_conn *c);
+/* adminAuth: clients whose session ended (revoked, expired) get {"auth":"fail"} and are closed. */
+void comms__check_sessions(struct ef_server *s);
 /* Hooks from the runtime. */
 void comms__on_debug(struct ef_server *s, const struct ef_debug_event *ev);
 void comms__on_status(struct ef_server *s, struct ef_node *n, const struct ef_val *status);

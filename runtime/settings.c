@@ -5,6 +5,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+
+#include <edgeflow/log.h>
 
 #include "settings.h"
 #include "storage.h"
@@ -78,5 +82,84 @@ void settings__free(struct ef_settings *s)
     free(s->ui_host);
     free(s->user_dir);
     free(s->flow_file);
+    if (s->system_key) {
+        explicit_bzero(s->system_key, strlen(s->system_key));
+        free(s->system_key);
+    }
     free(s);
+}
+
+const char *settings__credential_kind(const struct ef_settings *s)
+{
+    const struct ef_val *v = ef_val_obj_get(s->root, "credentialSecret");
+    if (ef_val_type(v) == EF_STR && ef_val_str_len(v) > 0) {
+        return "user";
+    }
+    return ef_val_type(v) == EF_BOOL && !ef_val_bool_get(v) ? "disabled" : "system";
+}
+
+const char *settings__credential_key(struct ef_settings *s, bool create, char *err, size_t errlen)
+{
+    const struct ef_val *v = ef_val_obj_get(s->root, "credentialSecret");
+    const char *kind = settings__credential_kind(s);
+    if (!strcmp(kind, "user")) {
+        return ef_val_str_get(v);
+    }
+    if (!strcmp(kind, "disabled") || s->system_key) {
+        return s->system_key;
+    }
+    char path[4200];
+    snprintf(path, sizeof(path), "%.4096s/.config.runtime.json", *s->user_dir ? s->user_dir : ".");
+    size_t len = 0;
+    char *text = storage__read_file(path, 1u << 20, &len);
+    struct ef_val *rt = text ? ef_json_parse(text, len, NULL, 0) : NULL;
+    free(text);
+    if (text && ef_val_type(rt) != EF_OBJ) {
+        snprintf(err, errlen, "%s is not a JSON object", path);
+        ef_val_unref(rt);
+        return NULL;
+    }
+    const struct ef_val *k = ef_val_obj_get(rt, "_credentialSecret");
+    if (ef_val_type(k) == EF_STR && ef_val_str_len(k) > 0) {
+        s->system_key = strdup(ef_val_str_get(k));
+        ef_val_unref(rt);
+        return s->system_key;
+    }
+    if (!create) {
+        snprintf(err, errlen, "no credentialSecret in the settings and no _credentialSecret in %s",
+                 path);
+        ef_val_unref(rt);
+        return NULL;
+    }
+    unsigned char rnd[32];
+    char hex[65];
+    if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
+        snprintf(err, errlen, "getrandom: %s", strerror(errno));
+        ef_val_unref(rt);
+        return NULL;
+    }
+    for (size_t i = 0; i < sizeof(rnd); i++) {
+        snprintf(hex + 2 * i, 3, "%02x", rnd[i]);
+    }
+    explicit_bzero(rnd, sizeof(rnd));
+    if (!rt) {
+        rt = ef_val_obj();
+    }
+    ef_val_obj_set_take(rt, "_credentialSecret", ef_val_str(hex));
+    char *out = rt ? ef_json_print(rt, EF_JSON_PRETTY, &len) : NULL;
+    ef_val_unref(rt);
+    int rc = out ? storage__write_atomic(path, out, len, 0) : -1;
+    if (out) {
+        explicit_bzero(out, len);
+        free(out);
+    }
+    if (rc != 0 || chmod(path, 0600) != 0) {
+        snprintf(err, errlen, "cannot write %s", path);
+        explicit_bzero(hex, sizeof(hex));
+        return NULL;
+    }
+    s->system_key = strdup(hex);
+    explicit_bzero(hex, sizeof(hex));
+    ef_log_info("credentials: generated a key in %s (set credentialSecret to choose one)", path);
+    return s->system_key;
 }

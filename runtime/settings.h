@@ -6,6 +6,9 @@
 #ifndef EF_SETTINGS_H
 #define EF_SETTINGS_H
 
+#include <stdbool.h>
+#include <stddef.h>
+
 #include <edgeflow/val.h>
 
 struct ef_settings {
@@ -16,6 +19,7 @@ struct ef_settings {
     int ui_port;
     double context_flush_ms;
     size_t max_queue;
+    char *system_key; /* Node-RED's generated credential key, once read or made (owned) */
 };
 
 /*
@@ -26,5 +30,18 @@ struct ef_settings *settings__load(const char *path, char *err, size_t errlen);
 void settings__free(struct ef_settings *s);
 /* A top-level key (borrowed), or NULL. */
 const struct ef_val *settings__get(const struct ef_settings *s, const char *key);
+
+/*
+ * The key flows_cred.json is encrypted with, chosen as Node-RED does:
+ * credentialSecret when it is a non-empty string; NULL (no encryption) when
+ * it is false; otherwise Node-RED's generated key, `_credentialSecret` in
+ * <userDir>/.config.runtime.json ("." when userDir is empty), which is
+ * made (32 random bytes as hex) and saved there (mode 0600) when `create`
+ * and the file has none. Returns a string owned by s, or NULL: no
+ * encryption, or (with the reason in err) no key could be read or made.
+ */
+const char *settings__credential_key(struct ef_settings *s, bool create, char *err, size_t errlen);
+/* "user", "system" or "disabled": which key settings__credential_key uses (GET /settings). */
+const char *settings__credential_kind(const struct ef_settings *s);
 
 #endif

@@ -15,6 +15,9 @@
  *   import        import a flow from the clipboard dialog
  *   conflict      a deploy from a second tab makes the first tab's deploy
  *                 stale: the editor shows Node-RED's conflict dialog
+ *   login         with adminAuth: the editor's login dialog refuses a wrong
+ *                 password, the right one opens the editor and deploys; a
+ *                 read-only user's editor is locked and its deploy refused
  * Each step starts its own edgeflow (fresh user directory, free port) and
  * saves a screenshot per stage into SCREENSHOT_DIR as <step>-<n>-<what>.png.
  */
@@ -110,7 +113,82 @@ async function debugText(page) {
         .map((e) => e.textContent).join("\n"));
 }
 
+/* Logs in through the editor's login dialog; returns whether it was accepted. */
+async function loginAs(page, user, password) {
+    await page.waitForSelector("#node-dialog-login-username", { timeout: 30000 });
+    await page.fill("#node-dialog-login-username", user);
+    await page.fill("#node-dialog-login-password", password);
+    const resp = page.waitForResponse((r) => r.url().endsWith("/auth/token"), { timeout: 10000 });
+    await page.click("#node-dialog-login-submit");
+    return (await resp).status() === 200;
+}
+
+async function waitEditor(page) {
+    await page.waitForSelector("#red-ui-palette .red-ui-palette-node[data-palette-type='inject']", { timeout: 30000 });
+    await page.waitForFunction(() => window.RED && RED.nodes && RED.nodes.getType("inject") &&
+                                     document.querySelector("#red-ui-workspace-chart svg"));
+    await sleep(300);
+}
+
+async function loginStep(browser, ef) {
+    const errors = [];
+    const ctx = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+    const page = await ctx.newPage();
+    page.on("pageerror", (e) => errors.push(String(e)));
+    await page.goto(ef.base + "/");
+    await page.waitForSelector("#node-dialog-login-fields", { timeout: 30000 });
+    await shot(page, "login-dialog");
+    t.check("a wrong password is refused", !(await loginAs(page, "admin", "wrong")));
+    await page.waitForSelector("#node-dialog-login-failed", { state: "visible", timeout: 5000 });
+    t.check("the dialog says so", await page.isVisible("#node-dialog-login-failed"));
+    await shot(page, "login-failed");
+    t.check("the right password is accepted", await loginAs(page, "admin", "secret"));
+    await waitEditor(page);
+    const user = await page.evaluate(() => RED.settings.user);
+    t.check("the editor knows the user", user && user.username === "admin" && user.permissions === "*", JSON.stringify(user));
+    await dragFromPalette(page, "inject", 500, 450);
+    t.check("deploy as admin answers 200", (await deploy(page)) === 200);
+    let saved = JSON.parse(fs.readFileSync(path.join(ef.dir, "flows.json")));
+    const count = saved.length;
+    t.check("the new inject node was saved", saved.filter((n) => n.type === "inject").length === 2, count);
+    await shot(page, "admin-deployed");
+    t.check("the deploy is in the audit log", /audit: flows\.set user=admin type=full/.test(ef.stderr()));
+    await ctx.close();
+
+    /* a read-only user, in a fresh browser context */
+    const ctx2 = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+    const page2 = await ctx2.newPage();
+    page2.on("pageerror", (e) => errors.push(String(e)));
+    await page2.goto(ef.base + "/");
+    t.check("the reader logs in", await loginAs(page2, "reader", "secret"));
+    await waitEditor(page2);
+    t.check("the deploy button is locked",
+            await page2.evaluate(() => $(".red-ui-deploy-button-group").hasClass("readOnly") &&
+                                       $("#red-ui-header-button-deploy").hasClass("disabled")));
+    let posted = false;
+    page2.on("request", (r) => { if (r.url().endsWith("/flows") && r.method() === "POST") posted = true; });
+    await dragFromPalette(page2, "debug", 500, 300);
+    await page2.click("#red-ui-header-button-deploy", { force: true });
+    await sleep(1000);
+    t.check("clicking Deploy sends nothing", !posted);
+    const direct = await page2.evaluate(async () => {
+        const tok = RED.settings.get("auth-tokens").access_token;
+        const r = await fetch("flows", { method: "POST", body: "[]",
+            headers: { "Content-Type": "application/json", Authorization: "Bearer " + tok } });
+        return r.status;
+    });
+    t.check("a deploy with the reader's token is refused (401, as Node-RED)", direct === 401, direct);
+    saved = JSON.parse(fs.readFileSync(path.join(ef.dir, "flows.json")));
+    t.check("the flows file is unchanged", saved.length === count, saved.length);
+    await shot(page2, "reader-locked");
+    await ctx2.close();
+    t.check("no page errors", errors.length === 0, errors.join(" | "));
+}
+
 async function run(browser, ef) {
+    if (step === "login") {
+        return loginStep(browser, ef);
+    }
     const errors = [];
     const page = await openEditor(browser, ef.base, errors);
     if (step === "load") {
@@ -249,7 +327,10 @@ async function run(browser, ef) {
 }
 
 async function main() {
-    const ef = await h.start(bin, path.join(__dirname, "e2e-flows.json"));
+    /* the login step runs with adminAuth: admin ("*") and reader ("read"), password "secret" */
+    const settings = step === "login" ? { adminAuth: require("../integration/security/auth_requests.js").adminAuth("users") }
+        : undefined;
+    const ef = await h.start(bin, path.join(__dirname, "e2e-flows.json"), { settings });
     const browser = await chromium.launch({
         executablePath: process.env.EF_CHROMIUM || "/usr/bin/chromium",
         args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-background-networking",

@@ -31,7 +31,8 @@ async function waitUp(base, child, ms) {
     while (Date.now() < end) {
         if (child.exitCode !== null) throw new Error("edgeflow exited with " + child.exitCode);
         try {
-            const r = await fetch(base + "/settings");
+            /* /auth/login answers with or without adminAuth */
+            const r = await fetch(base + "/auth/login");
             if (r.ok) return;
         } catch (e) { /* not yet */ }
         await new Promise((r) => setTimeout(r, 50));
