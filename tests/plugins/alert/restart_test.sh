@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# restart_test.sh EDGEFLOW - alert state survives a restart. Runs the real
+# binary with a `file` context store (settings contextStorage) three times:
+#   run 1 raises a threshold alert for s1 and s2 and a missing-data alert for m1,
+#         then stops on SIGTERM (which flushes the context to disk);
+#   run 2 sends s1 a value still above the limit (no second raise), then one
+#         below it (resolved, with run 1's raisedAt), s2 a value inside the
+#         hysteresis band (nothing), and m1 data (its missing alert resolves);
+#   run 3 sends s2 a low value: it resolves, so it stayed active through run 2;
+#         m1, silent since run 2, gets its missing-data alert at once.
+set -u
+EF=$1
+T=$(mktemp -d /tmp/ef-alert-restart.XXXXXX)
+pid=
+trap '[ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; [ -z "${KEEP:-}" ] && rm -rf "$T"' EXIT
+fails=0
+check() { if eval "$2"; then echo "ok   $1"; else echo "FAIL $1"; fails=$((fails + 1)); fi; }
+
+cat >"$T/settings.json" <<'JSON'
+{"contextStorage": {"default": {"module": "memory"}, "file": {"module": "localfilesystem"}}}
+JSON
+
+# flow INJECTS: the alert nodes plus the given inject nodes (JSON objects, comma-separated).
+flow() {
+    cat <<JSON
+[{"id":"t1","type":"tab","label":"alerts"},
+ {"id":"al","type":"alert","z":"t1","condition":"threshold","raise":80,"resolve":70,"store":"file","wires":[["out"],["out"],["out"]]},
+ {"id":"am","type":"alert","z":"t1","condition":"missing","missing":1,"store":"file","wires":[["out"],["out"],["out"]]},
+ {"id":"out","type":"debug","z":"t1","complete":"payload","wires":[]},
+ {"id":"done","type":"debug","z":"t1","complete":"payload","wires":[]},
+ $1]
+JSON
+}
+
+inj() { # inj ID DELAY_S TARGET TOPIC PAYLOAD
+    printf '{"id":"%s","type":"inject","z":"t1","props":[{"p":"payload"},{"p":"topic","vt":"str"}],"once":true,"onceDelay":%s,"topic":"%s","payload":"%s","payloadType":"num","wires":[["%s"]]}' \
+        "$1" "$2" "$4" "$5" "$3"
+}
+
+# run N: starts edgeflow on $T/flowN.json, waits until debug node "done" printed, stops it.
+run() {
+    "$EF" run "$T/flow$1.json" --settings "$T/settings.json" --user-dir "$T" --port 0 \
+        --debug-stdout >"$T/run$1.out" 2>"$T/run$1.err" &
+    pid=$!
+    for _ in $(seq 100); do grep -q '"id":"done"' "$T/run$1.out" && break; sleep 0.1; done
+    kill -TERM "$pid"
+    wait "$pid"
+    local rc=$?
+    pid=
+    check "run $1 stops cleanly on SIGTERM" "[ $rc -eq 0 ]"
+}
+
+# events N [jq filter on the payloads of node "out"]
+events() { jq -r "select(.id == \"out\") | .value | $2" "$T/run$1.out"; }
+
+flow "$(inj i1 0.1 al s1 90),$(inj i2 0.2 al s2 95),$(inj i3 0.1 am m1 1),$(inj i9 1.6 done x 0)" >"$T/flow1.json"
+run 1
+check "run 1 raises s1, s2 and m1" \
+    "[ \"\$(events 1 '[.event,.key] | join(\" \")' | sort | tr '\n' ,)\" = 'raise m1,raise s1,raise s2,' ]"
+check "state written to the file store" "jq -e '.alerts.s1.alert.active' '$T/context/t1/al.json' >/dev/null"
+raised_s1=$(events 1 'select(.key == "s1") | .raisedAt')
+raised_m1=$(events 1 'select(.key == "m1") | .raisedAt')
+
+flow "$(inj i4 0.1 al s1 92),$(inj i5 0.3 al s1 60),$(inj i6 0.4 al s2 75),$(inj i7 0.2 am m1 1),$(inj i9 0.8 done x 0)" >"$T/flow2.json"
+run 2
+check "run 2 raises nothing again" "[ -z \"\$(events 2 'select(.event == \"raise\")')\" ]"
+check "run 2 resolves s1 with run 1's raisedAt" \
+    "[ \"\$(events 2 'select(.key == \"s1\") | [.event, .raisedAt, .value] | @csv')\" = '\"resolve\",$raised_s1,60' ]"
+check "run 2 resolves m1 on data, raisedAt from run 1" \
+    "[ \"\$(events 2 'select(.key == \"m1\") | [.event, .reason, .raisedAt] | @csv')\" = '\"resolve\",\"data\",$raised_m1' ]"
+check "run 2 sends nothing for s2 (inside the band)" "[ -z \"\$(events 2 'select(.key == \"s2\")')\" ]"
+
+flow "$(inj i8 0.1 al s2 50),$(inj i9 0.5 done x 0)" >"$T/flow3.json"
+run 3
+check "run 3 resolves s2, still active after two restarts" \
+    "[ \"\$(events 3 'select(.node == \"al\") | [.event, .key, .count] | @csv')\" = '\"resolve\",\"s2\",1' ]"
+check "run 3 raises m1's missing data at once (silent since run 2)" \
+    "[ \"\$(events 3 'select(.node == \"am\") | [.event, .key] | @csv')\" = '\"raise\",\"m1\"' ]"
+check "no errors logged" "! grep -qi 'error' '$T/run1.err' '$T/run2.err' '$T/run3.err'"
+
+echo "alert restart: $fails failed"
+[ "$fails" -eq 0 ]
