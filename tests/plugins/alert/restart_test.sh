@@ -50,32 +50,42 @@ run() {
     check "run $1 stops cleanly on SIGTERM" "[ $rc -eq 0 ]"
 }
 
-# events N [jq filter on the payloads of node "out"]
-events() { jq -r "select(.id == \"out\") | .value | $2" "$T/run$1.out"; }
+# events N COND OUT: for each payload v of debug node "out" in run N for which the Python
+# expression COND holds, prints the Python expression OUT.
+events() {
+    python3 -c '
+import json, sys
+for line in open(sys.argv[1]):
+    d = json.loads(line)
+    v = d["value"]
+    if d["id"] == "out" and eval(sys.argv[2]):
+        print(eval(sys.argv[3]))' "$T/run$1.out" "$2" "$3"
+}
+j() { python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))'"$2"')' "$1"; }
 
-flow "$(inj i1 0.1 al s1 90),$(inj i2 0.2 al s2 95),$(inj i3 0.1 am m1 1),$(inj i9 1.6 done x 0)" >"$T/flow1.json"
+flow "$(inj i1 0.1 al s1 90),$(inj i2 0.2 al s2 95),$(inj i3 0.1 am m1 1),$(inj i9 2.5 done x 0)" >"$T/flow1.json"
 run 1
 check "run 1 raises s1, s2 and m1" \
-    "[ \"\$(events 1 '[.event,.key] | join(\" \")' | sort | tr '\n' ,)\" = 'raise m1,raise s1,raise s2,' ]"
-check "state written to the file store" "jq -e '.alerts.s1.alert.active' '$T/context/t1/al.json' >/dev/null"
-raised_s1=$(events 1 'select(.key == "s1") | .raisedAt')
-raised_m1=$(events 1 'select(.key == "m1") | .raisedAt')
+    "[ \"\$(events 1 True 'v[\"event\"] + \" \" + v[\"key\"]' | sort | tr '\n' ,)\" = 'raise m1,raise s1,raise s2,' ]"
+check "state written to the file store" "[ \"\$(j '$T/context/t1/al.json' '[\"alerts\"][\"s1\"][\"alert\"][\"active\"]')\" = True ]"
+raised_s1=$(events 1 'v["key"] == "s1"' 'v["raisedAt"]')
+raised_m1=$(events 1 'v["key"] == "m1"' 'v["raisedAt"]')
 
-flow "$(inj i4 0.1 al s1 92),$(inj i5 0.3 al s1 60),$(inj i6 0.4 al s2 75),$(inj i7 0.2 am m1 1),$(inj i9 0.8 done x 0)" >"$T/flow2.json"
+flow "$(inj i4 0.1 al s1 92),$(inj i5 0.3 al s1 60),$(inj i6 0.4 al s2 75),$(inj i7 0.2 am m1 1),$(inj i9 1.0 done x 0)" >"$T/flow2.json"
 run 2
-check "run 2 raises nothing again" "[ -z \"\$(events 2 'select(.event == \"raise\")')\" ]"
+check "run 2 raises nothing again" "[ -z \"\$(events 2 'v[\"event\"] == \"raise\"' v)\" ]"
 check "run 2 resolves s1 with run 1's raisedAt" \
-    "[ \"\$(events 2 'select(.key == \"s1\") | [.event, .raisedAt, .value] | @csv')\" = '\"resolve\",$raised_s1,60' ]"
+    "[ \"\$(events 2 'v[\"key\"] == \"s1\"' '(v[\"event\"], v[\"raisedAt\"], v[\"value\"])')\" = \"('resolve', $raised_s1, 60)\" ]"
 check "run 2 resolves m1 on data, raisedAt from run 1" \
-    "[ \"\$(events 2 'select(.key == \"m1\") | [.event, .reason, .raisedAt] | @csv')\" = '\"resolve\",\"data\",$raised_m1' ]"
-check "run 2 sends nothing for s2 (inside the band)" "[ -z \"\$(events 2 'select(.key == \"s2\")')\" ]"
+    "[ \"\$(events 2 'v[\"key\"] == \"m1\"' '(v[\"event\"], v[\"reason\"], v[\"raisedAt\"])')\" = \"('resolve', 'data', $raised_m1)\" ]"
+check "run 2 sends nothing for s2 (inside the band)" "[ -z \"\$(events 2 'v[\"key\"] == \"s2\"' v)\" ]"
 
 flow "$(inj i8 0.1 al s2 50),$(inj i9 0.5 done x 0)" >"$T/flow3.json"
 run 3
 check "run 3 resolves s2, still active after two restarts" \
-    "[ \"\$(events 3 'select(.node == \"al\") | [.event, .key, .count] | @csv')\" = '\"resolve\",\"s2\",1' ]"
+    "[ \"\$(events 3 'v[\"node\"] == \"al\"' '(v[\"event\"], v[\"key\"], v[\"count\"])')\" = \"('resolve', 's2', 1)\" ]"
 check "run 3 raises m1's missing data at once (silent since run 2)" \
-    "[ \"\$(events 3 'select(.node == \"am\") | [.event, .key] | @csv')\" = '\"raise\",\"m1\"' ]"
+    "[ \"\$(events 3 'v[\"node\"] == \"am\"' '(v[\"event\"], v[\"key\"])')\" = \"('raise', 'm1')\" ]"
 check "no errors logged" "! grep -qi 'error' '$T/run1.err' '$T/run2.err' '$T/run3.err'"
 
 echo "alert restart: $fails failed"
