@@ -74,6 +74,9 @@ static const struct ef_prop alert_props[] = {
      offsetof(struct alert, max_keys)},
     {EF_PROP_STR, "store", "\"file\"", false,
      "context store for the state (configure it in contextStorage)", offsetof(struct alert, store)},
+    {EF_PROP_STR, "webhook", "\"\"", false,
+     "http(s) URL that every alert event's payload is POSTed to as JSON (empty: none)",
+     offsetof(struct alert, webhook)},
     {EF_PROP_END},
 };
 
@@ -575,6 +578,7 @@ static void emit(struct ef_node *n, struct alert *a, const struct source *s, int
         ef_node_warn(n, "alert: out of memory building the %s event of '%s'", event, s->key);
         return;
     }
+    alert__webhook_post(n, a, ef_msg_get(m, "payload"));
     if (ef_node_send(n, port, m) != 0) {
         ef_msg_free(m);
         ef_node_warn(n, "alert: cannot send the %s event of '%s'", event, s->key);
@@ -697,7 +701,7 @@ static bool source_due(struct ef_node *n, struct alert *a, struct source *s, dou
     return changed;
 }
 
-static void show_status(struct ef_node *n, struct alert *a)
+void alert__show_status(struct ef_node *n, struct alert *a)
 {
     size_t active = 0;
     int worst = -1;
@@ -712,13 +716,21 @@ static void show_status(struct ef_node *n, struct alert *a)
             }
         }
     }
+    char failed[64] = "";
+    if (a->wh_failed > 0) {
+        char count[32];
+        ef_num_format(a->wh_failed, count);
+        snprintf(failed, sizeof(failed), "; webhook failures: %s", count);
+    }
+    char text[160];
     if (!active) {
-        ef_node_status(n, "green", "ring", "no active alerts");
+        snprintf(text, sizeof(text), "no active alerts%s", failed);
+        ef_node_status(n, "green", "ring", text);
         return;
     }
     static const char *const fills[] = {"red", "red", "yellow", "yellow", "blue"};
-    char text[96];
-    snprintf(text, sizeof(text), "%zu active, most severe: %s", active, severities[worst]);
+    snprintf(text, sizeof(text), "%zu active, most severe: %s%s", active, severities[worst],
+             failed);
     ef_node_status(n, fills[worst], "dot", text);
 }
 
@@ -753,7 +765,7 @@ static void on_timer(struct ef_node *n, void *arg)
         }
     }
     if (changed) {
-        show_status(n, a);
+        alert__show_status(n, a);
     }
     schedule(a, now);
 }
@@ -956,7 +968,7 @@ static int cb_alert_input(struct ef_node *n, struct ef_msg *msg)
     } else {
         rc = handle_data(n, a, msg, now);
     }
-    show_status(n, a);
+    alert__show_status(n, a);
     schedule(a, now);
     ef_msg_free(msg);
     (void)rc; /* errors were reported with the message (catch nodes) */
@@ -1050,7 +1062,7 @@ static int cb_alert_init(struct ef_node *n, const struct ef_val *config)
         return EF_EINVAL;
     }
     if (template_check(n, "dedupKey", a->dedup_tpl) != 0 ||
-        template_check(n, "topic", a->topic_tpl) != 0) {
+        template_check(n, "topic", a->topic_tpl) != 0 || alert__webhook_init(n, a) != 0) {
         return EF_EINVAL;
     }
     a->timer = ef_timer_new(n, on_timer, a);
@@ -1080,7 +1092,7 @@ static void cb_alert_start(struct ef_node *n)
             persist(n, a, s);
         }
     }
-    show_status(n, a);
+    alert__show_status(n, a);
     schedule(a, now);
 }
 
@@ -1090,6 +1102,7 @@ static void cb_alert_close(struct ef_node *n)
     sources_free(a);
     ef_val_unref(a->saved);
     a->saved = NULL;
+    alert__webhook_close(n, a);
 }
 
 static const struct ef_node_type alert_type = {

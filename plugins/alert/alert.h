@@ -49,7 +49,7 @@ struct alert {
     const char *severity, *missing_severity, *dedup_tpl, *dedup_path, *topic_tpl;
     double cooldown, renotify, auto_resolve;
     int64_t max_keys;
-    const char *store;
+    const char *store, *webhook;
     /* derived */
     enum alert_cond cond;
     bool below;
@@ -61,6 +61,20 @@ struct alert {
     size_t nbuckets, nsources;
     struct ef_val *saved; /* the sources object last handed to the context store */
     struct ef_timer *timer;
+    /* webhook (webhook.c) */
+    char **wh_queue; /* ring of JSON bodies waiting */
+    size_t wh_head, wh_len;
+    struct ef_http_call *wh_call; /* the post running, or NULL */
+    double wh_failed;             /* posts that failed or were dropped */
 };
+
+/* Shows the active alert count, the most severe, and webhook failures as the node status. */
+void alert__show_status(struct ef_node *n, struct alert *a);
+/* Checks the webhook URL. Returns 0, or EF_EINVAL after ef_node_error. */
+int alert__webhook_init(struct ef_node *n, struct alert *a);
+/* Queues a POST of an event payload (borrowed) to the webhook URL, if one is set. */
+void alert__webhook_post(struct ef_node *n, struct alert *a, const struct ef_val *payload);
+/* Frees the queue (the runtime cancels a running post when the node closes). */
+void alert__webhook_close(struct ef_node *n, struct alert *a);
 
 #endif
