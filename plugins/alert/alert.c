@@ -722,16 +722,18 @@ void alert__show_status(struct ef_node *n, struct alert *a)
         ef_num_format(a->wh_failed, count);
         snprintf(failed, sizeof(failed), "; webhook failures: %s", count);
     }
-    char text[160];
+    static const char *const fills[] = {"red", "red", "yellow", "yellow", "blue"};
+    char text[sizeof(a->status)];
     if (!active) {
         snprintf(text, sizeof(text), "no active alerts%s", failed);
-        ef_node_status(n, "green", "ring", text);
-        return;
+    } else {
+        snprintf(text, sizeof(text), "%zu active, most severe: %s%s", active, severities[worst],
+                 failed);
     }
-    static const char *const fills[] = {"red", "red", "yellow", "yellow", "blue"};
-    snprintf(text, sizeof(text), "%zu active, most severe: %s%s", active, severities[worst],
-             failed);
-    ef_node_status(n, fills[worst], "dot", text);
+    if (strcmp(text, a->status) != 0) { /* only changes reach the editor and status nodes */
+        memcpy(a->status, text, sizeof(text));
+        ef_node_status(n, active ? fills[worst] : "green", active ? "dot" : "ring", text);
+    }
 }
 
 static void schedule(struct alert *a, double now)
@@ -747,7 +749,8 @@ static void schedule(struct alert *a, double now)
         ef_timer_stop(a->timer);
         return;
     }
-    double ms = ceil(next - now);
+    /* Far deadlines (restored from a file) are looked at again after a day. */
+    double ms = fmin(ceil(next - now), 86400000.0);
     ef_timer_start(a->timer, ms > 0 ? (uint64_t)ms : 0, 0);
 }
 

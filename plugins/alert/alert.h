@@ -61,6 +61,7 @@ struct alert {
     size_t nbuckets, nsources;
     struct ef_val *saved; /* the sources object last handed to the context store */
     struct ef_timer *timer;
+    char status[160]; /* the status text last shown */
     /* webhook (webhook.c) */
     char **wh_queue; /* ring of JSON bodies waiting */
     size_t wh_head, wh_len;

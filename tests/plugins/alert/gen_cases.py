@@ -329,7 +329,6 @@ cases["combined_status_topic"] = {
         {"id": "status", "value": "no active alerts"},
         {"id": "topics", "value": "plant/minor/boiler/raise"},
         {"id": "status", "value": "1 active, most severe: minor"},
-        {"id": "status", "value": "1 active, most severe: minor"},
         {"id": "topics", "value": "plant/minor/pump/raise"},
         {"id": "status", "value": "2 active, most severe: minor"},
         {"id": "topics", "value": "plant/critical/boiler/raise"},
