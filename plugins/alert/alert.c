@@ -398,6 +398,27 @@ static void inst_from_val(struct inst *in, const struct ef_val *o)
     in->dedup = ef_val_type(d) == EF_STR ? strdup(ef_val_str_get(d)) : NULL;
 }
 
+static const char *inst_condition(const struct alert *a, int which)
+{
+    return which == 1 ? "missing" : a->condition;
+}
+
+static const char *inst_severity(const struct alert *a, int which)
+{
+    return which == 1 && *a->missing_severity ? a->missing_severity : a->severity;
+}
+
+static char *dedup_for(struct ef_node *n, const struct alert *a, const struct source *s, int which)
+{
+    if (which == 0 && s->dedup_prop) {
+        return strdup(s->dedup_prop);
+    }
+    const char *vars[7] = {ef_node_id(n), ef_node_name(n),         inst_condition(a, which),
+                           s->key,        inst_severity(a, which), NULL,
+                           NULL};
+    return template_expand(a->dedup_tpl, vars);
+}
+
 /* Loads the saved state; entries of another condition (the node was reconfigured) are dropped. */
 static void restore(struct ef_node *n, struct alert *a)
 {
@@ -426,10 +447,16 @@ static void restore(struct ef_node *n, struct alert *a)
         }
         inst_from_val(&s->inst[0], ef_val_obj_get(o, "alert"));
         inst_from_val(&s->inst[1], ef_val_obj_get(o, "missing"));
+        for (int which = 0; which < 2; which++) {
+            if (s->inst[which].active && !s->inst[which].dedup) {
+                s->inst[which].dedup = dedup_for(n, a, s, which);
+            }
+        }
     }
     if (dropped) {
         ef_node_warn(n,
-                     "alert: dropped the saved state of %zu source(s) kept for another condition",
+                     "alert: dropped the saved state of %zu source(s) (not an object, or kept for "
+                     "another condition)",
                      dropped);
     }
     ef_val_unref(saved);
@@ -450,16 +477,6 @@ static void restore(struct ef_node *n, struct alert *a)
 
 /* ---- Alert events ---- */
 
-static const char *inst_condition(const struct alert *a, int which)
-{
-    return which == 1 ? "missing" : a->condition;
-}
-
-static const char *inst_severity(const struct alert *a, int which)
-{
-    return which == 1 && *a->missing_severity ? a->missing_severity : a->severity;
-}
-
 /* The threshold reported for an alert: raise level, or the missing-data timeout in seconds. */
 static struct ef_val *inst_threshold(const struct alert *a, int which)
 {
@@ -467,17 +484,6 @@ static struct ef_val *inst_threshold(const struct alert *a, int which)
         return ef_val_num(a->missing);
     }
     return a->cond == COND_BOOLEAN ? ef_val_null() : ef_val_num(a->raise);
-}
-
-static char *dedup_for(struct ef_node *n, const struct alert *a, const struct source *s, int which)
-{
-    if (which == 0 && s->dedup_prop) {
-        return strdup(s->dedup_prop);
-    }
-    const char *vars[7] = {ef_node_id(n), ef_node_name(n),         inst_condition(a, which),
-                           s->key,        inst_severity(a, which), NULL,
-                           NULL};
-    return template_expand(a->dedup_tpl, vars);
 }
 
 static void text_value(char *out, size_t len, const struct ef_val *v)
@@ -895,22 +901,23 @@ static void level_test(const struct alert *a, double v, bool *meets, bool *clear
     *clears = a->below ? v >= a->resolve : v <= a->resolve;
 }
 
-static int handle_data(struct ef_node *n, struct alert *a, const struct ef_msg *msg, double now)
+/* A reading: updates the source and evaluates its alerts; problems go to catch nodes. */
+static void handle_data(struct ef_node *n, struct alert *a, const struct ef_msg *msg, double now)
 {
     char key[ALERT_KEY_MAX];
     if (message_key(n, a, msg, key, sizeof(key)) != 0) {
-        return EF_EINVAL;
+        return;
     }
     struct source *s = source_find(a, key);
     if (!s) {
         if (a->nsources >= (size_t)a->max_keys) {
             ef_node_error(n, msg, "alert: more than maxKeys (%lld) sources; '%s' is not tracked",
                           (long long)a->max_keys, key);
-            return EF_ERANGE;
+            return;
         }
         if (!(s = source_add(a, key))) {
             ef_node_error(n, msg, "alert: out of memory");
-            return EF_ENOMEM;
+            return;
         }
     }
     /* Any message from the source ends its silence, even one whose value is unusable. */
@@ -931,33 +938,29 @@ static int handle_data(struct ef_node *n, struct alert *a, const struct ef_msg *
             s->dedup_prop = strdup(text);
         }
     }
-    int rc = 0;
-    if (a->cond != COND_MISSING) {
-        double num = 0;
-        bool flag = false, meets = false, clears = false;
-        rc = read_value(n, a, msg, &num, &flag);
-        if (rc == 0) {
-            struct ef_val *value = NULL;
-            if (a->cond == COND_BOOLEAN) {
-                meets = flag;
-                clears = !flag;
-                value = ef_val_bool(flag);
-            } else if (a->cond == COND_RATE) {
-                double rate;
-                sample_add(a, s, now, num);
-                if (sample_rate(s, &rate)) {
-                    level_test(a, rate, &meets, &clears);
-                    value = ef_val_num(rate);
-                }
-            } else {
-                level_test(a, num, &meets, &clears);
-                value = ef_val_num(num);
+    double num = 0;
+    bool flag = false;
+    if (a->cond != COND_MISSING && read_value(n, a, msg, &num, &flag) == 0) {
+        bool meets = false, clears = false;
+        struct ef_val *value = NULL;
+        if (a->cond == COND_BOOLEAN) {
+            meets = flag;
+            clears = !flag;
+            value = ef_val_bool(flag);
+        } else if (a->cond == COND_RATE) {
+            double rate;
+            sample_add(a, s, now, num);
+            if (sample_rate(s, &rate)) {
+                level_test(a, rate, &meets, &clears);
+                value = ef_val_num(rate);
             }
-            evaluate(n, a, s, 0, meets, clears, value, now, "condition");
+        } else {
+            level_test(a, num, &meets, &clears);
+            value = ef_val_num(num);
         }
+        evaluate(n, a, s, 0, meets, clears, value, now, "condition");
     }
     persist(n, a, s);
-    return rc;
 }
 
 static int cb_alert_input(struct ef_node *n, struct ef_msg *msg)
@@ -965,16 +968,14 @@ static int cb_alert_input(struct ef_node *n, struct ef_msg *msg)
     struct alert *a = ef_node_priv(n);
     double now = ef_now_ms();
     const struct ef_val *ack = ef_msg_get(msg, "ack");
-    int rc = 0;
     if (ef_val_type(ack) == EF_STR || (ef_val_type(ack) == EF_BOOL && ef_val_bool_get(ack))) {
         handle_ack(n, a, msg, ack, now);
     } else {
-        rc = handle_data(n, a, msg, now);
+        handle_data(n, a, msg, now);
     }
     alert__show_status(n, a);
     schedule(a, now);
     ef_msg_free(msg);
-    (void)rc; /* errors were reported with the message (catch nodes) */
     return EF_INPUT_DONE;
 }
 

@@ -7,7 +7,8 @@
 #         below it (resolved, with run 1's raisedAt), s2 a value inside the
 #         hysteresis band (nothing), and m1 data (its missing alert resolves);
 #   run 3 sends s2 a low value: it resolves, so it stayed active through run 2;
-#         m1, silent since run 2, gets its missing-data alert at once.
+#         m1, silent since run 2, gets its missing-data alert at once;
+#   run 4 starts from a hand-damaged state file.
 set -u
 EF=$1
 T=$(mktemp -d /tmp/ef-alert-restart.XXXXXX)
@@ -86,7 +87,19 @@ check "run 3 resolves s2, still active after two restarts" \
     "[ \"\$(events 3 'v[\"node\"] == \"al\"' '(v[\"event\"], v[\"key\"], v[\"count\"])')\" = \"('resolve', 's2', 1)\" ]"
 check "run 3 raises m1's missing data at once (silent since run 2)" \
     "[ \"\$(events 3 'v[\"node\"] == \"am\"' '(v[\"event\"], v[\"key\"])')\" = \"('raise', 'm1')\" ]"
-check "no errors logged" "! grep -qi 'error' '$T/run1.err' '$T/run2.err' '$T/run3.err'"
+# A hand-damaged state file: wrong types everywhere are tolerated, an entry that is not an
+# object is dropped, the active alert in it still resolves.
+cat >"$T/context/t1/al.json" <<'JSON'
+{"alerts": {"x": 5, "s9": {"condition": "threshold", "seen": "x", "samples": "bad",
+ "alert": {"active": true, "count": "many", "value": {"a": 1}, "dedupKey": 7}, "missing": []}}}
+JSON
+flow "$(inj i8 0.1 al s9 50),$(inj i9 0.5 done x 0)" >"$T/flow4.json"
+run 4
+check "run 4 resolves the alert from a damaged file" \
+    "[ \"\$(events 4 'v[\"node\"] == \"al\"' '(v[\"event\"], v[\"key\"], v[\"dedupKey\"])')\" = \"('resolve', 's9', 'al:threshold:s9')\" ]"
+check "run 4 warns about the dropped entry" "grep -q 'dropped the saved state of 1 source' '$T/run4.err'"
+
+check "no errors logged" "! grep -qi 'error' '$T'/run?.err"
 
 echo "alert restart: $fails failed"
 [ "$fails" -eq 0 ]
