@@ -26,6 +26,7 @@
 #define ALERT_KEY_MAX 1024
 #define ALERT_SAMPLES_MAX 10000
 #define ALERT_CTX_KEY "alerts"
+#define ALERT_SAVE_MS 1000 /* changed sources are written to the context store this often */
 
 static const char *const severities[] = {"critical", "major", "minor", "warning", "info"};
 static const char *const conditions[] = {"threshold", "rate", "score", "boolean", "missing"};
@@ -363,21 +364,60 @@ static struct ef_val *source_to_val(const struct alert *a, const struct source *
     return o;
 }
 
-/* Writes one source's entry into the context copy and hands the copy to the store. */
-static void persist(struct ef_node *n, struct alert *a, const struct source *s)
+/*
+ * Writes the changed sources' entries into the context copy and hands the copy
+ * to the store: once per ALERT_SAVE_MS, and when the node closes (before the
+ * runtime flushes the file store on a clean stop).
+ */
+static void save_dirty(struct ef_node *n, struct alert *a)
 {
-    struct ef_val *sv = source_to_val(a, s);
-    struct ef_val *obj = sv ? ef_val_mut(&a->saved) : NULL;
-    if (!obj || ef_val_obj_set_take(obj, s->key, sv) != 0) {
-        ef_val_unref(sv);
-        ef_node_warn(n, "alert: out of memory saving the state of '%s'", s->key);
+    if (!a->ndirty) {
         return;
     }
+    struct ef_val *obj = ef_val_mut(&a->saved);
+    for (size_t i = 0; i < a->ndirty; i++) {
+        struct source *s = a->dirty[i];
+        struct ef_val *sv = obj ? source_to_val(a, s) : NULL;
+        if (!sv || ef_val_obj_set_take(obj, s->key, sv) != 0) {
+            ef_val_unref(sv);
+            ef_node_warn(n, "alert: out of memory saving the state of '%s'", s->key);
+        }
+        s->dirty = false;
+    }
+    a->ndirty = 0;
     int rc = ef_ctx_set_take(n, EF_CTX_NODE, a->store_name, ALERT_CTX_KEY, ef_val_ref(a->saved));
     if (rc != 0) {
         ef_val_unref(a->saved); /* the reference handed over was not adopted */
         ef_node_warn(n, "alert: cannot save the state in context store '%s': %s",
                      a->store_name ? a->store_name : "default", ef_strerror(rc));
+    }
+}
+
+static void on_save_timer(struct ef_node *n, void *arg)
+{
+    save_dirty(n, arg);
+}
+
+/* Marks a source as changed; it is saved within ALERT_SAVE_MS. */
+static void persist(struct ef_node *n, struct alert *a, struct source *s)
+{
+    if (s->dirty) {
+        return;
+    }
+    if (a->ndirty == a->dirty_cap) {
+        size_t cap = a->dirty_cap ? a->dirty_cap * 2 : 16;
+        struct source **grown = realloc(a->dirty, cap * sizeof(*grown));
+        if (!grown) {
+            ef_node_warn(n, "alert: out of memory saving the state of '%s'", s->key);
+            return;
+        }
+        a->dirty = grown;
+        a->dirty_cap = cap;
+    }
+    a->dirty[a->ndirty++] = s;
+    s->dirty = true;
+    if (a->ndirty == 1) {
+        ef_timer_start(a->save_timer, ALERT_SAVE_MS, 0);
     }
 }
 
@@ -450,6 +490,9 @@ static void restore(struct ef_node *n, struct alert *a)
         for (int which = 0; which < 2; which++) {
             if (s->inst[which].active && !s->inst[which].dedup) {
                 s->inst[which].dedup = dedup_for(n, a, s, which);
+            }
+            if (s->inst[which].active) {
+                a->nactive[INDEX_OF(severities, inst_severity(a, which))]++;
             }
         }
     }
@@ -594,6 +637,7 @@ static void emit(struct ef_node *n, struct alert *a, const struct source *s, int
 static void do_raise(struct ef_node *n, struct alert *a, struct source *s, int which, double now)
 {
     struct inst *in = &s->inst[which];
+    a->nactive[INDEX_OF(severities, inst_severity(a, which))]++;
     in->active = true;
     in->acked = false;
     in->pending = false;
@@ -611,6 +655,7 @@ static void do_resolve(struct ef_node *n, struct alert *a, struct source *s, int
                        const char *reason)
 {
     struct inst *in = &s->inst[which];
+    a->nactive[INDEX_OF(severities, inst_severity(a, which))]--;
     in->active = false;
     in->pending = false;
     in->resolved_at = now;
@@ -711,16 +756,9 @@ void alert__show_status(struct ef_node *n, struct alert *a)
 {
     size_t active = 0;
     int worst = -1;
-    for (size_t i = 0; i < a->nbuckets; i++) {
-        for (struct source *s = a->buckets[i]; s; s = s->next) {
-            for (int which = 0; which < 2; which++) {
-                if (s->inst[which].active) {
-                    active++;
-                    int sev = INDEX_OF(severities, inst_severity(a, which));
-                    worst = worst < 0 || sev < worst ? sev : worst;
-                }
-            }
-        }
+    for (int sev = 4; sev >= 0; sev--) {
+        active += a->nactive[sev];
+        worst = a->nactive[sev] ? sev : worst;
     }
     char failed[64] = "";
     if (a->wh_failed > 0) {
@@ -742,28 +780,32 @@ void alert__show_status(struct ef_node *n, struct alert *a)
     }
 }
 
-static void schedule(struct alert *a, double now)
+static double source_deadline(const struct alert *a, const struct source *s)
 {
-    double next = INFINITY;
-    for (size_t i = 0; i < a->nbuckets; i++) {
-        for (struct source *s = a->buckets[i]; s; s = s->next) {
-            next = fmin(next, fmin(missing_deadline(a, s), fmin(inst_deadline(a, &s->inst[0]),
-                                                                inst_deadline(a, &s->inst[1]))));
-        }
-    }
-    if (!isfinite(next)) {
-        ef_timer_stop(a->timer);
+    return fmin(missing_deadline(a, s),
+                fmin(inst_deadline(a, &s->inst[0]), inst_deadline(a, &s->inst[1])));
+}
+
+/*
+ * Makes the timer fire by `when` (ms since the epoch). A deadline that moved
+ * later leaves the timer early; it then finds nothing due and re-arms.
+ */
+static void arm(struct alert *a, double when, double now)
+{
+    if (!(when < a->armed)) {
         return;
     }
+    a->armed = when;
     /* Far deadlines (restored from a file) are looked at again after a day. */
-    double ms = fmin(ceil(next - now), 86400000.0);
+    double ms = fmin(ceil(when - now), 86400000.0);
     ef_timer_start(a->timer, ms > 0 ? (uint64_t)ms : 0, 0);
 }
 
+/* Fires what is due on every source and re-arms for the earliest deadline left. */
 static void on_timer(struct ef_node *n, void *arg)
 {
     struct alert *a = arg;
-    double now = ef_now_ms();
+    double now = ef_now_ms(), next = INFINITY;
     bool changed = false;
     for (size_t i = 0; i < a->nbuckets; i++) {
         for (struct source *s = a->buckets[i]; s; s = s->next) {
@@ -771,12 +813,14 @@ static void on_timer(struct ef_node *n, void *arg)
                 persist(n, a, s);
                 changed = true;
             }
+            next = fmin(next, source_deadline(a, s));
         }
     }
     if (changed) {
         alert__show_status(n, a);
     }
-    schedule(a, now);
+    a->armed = INFINITY;
+    arm(a, next, now);
 }
 
 /* ---- Input ---- */
@@ -902,22 +946,23 @@ static void level_test(const struct alert *a, double v, bool *meets, bool *clear
 }
 
 /* A reading: updates the source and evaluates its alerts; problems go to catch nodes. */
-static void handle_data(struct ef_node *n, struct alert *a, const struct ef_msg *msg, double now)
+static struct source *handle_data(struct ef_node *n, struct alert *a, const struct ef_msg *msg,
+                                  double now)
 {
     char key[ALERT_KEY_MAX];
     if (message_key(n, a, msg, key, sizeof(key)) != 0) {
-        return;
+        return NULL;
     }
     struct source *s = source_find(a, key);
     if (!s) {
         if (a->nsources >= (size_t)a->max_keys) {
             ef_node_error(n, msg, "alert: more than maxKeys (%lld) sources; '%s' is not tracked",
                           (long long)a->max_keys, key);
-            return;
+            return NULL;
         }
         if (!(s = source_add(a, key))) {
             ef_node_error(n, msg, "alert: out of memory");
-            return;
+            return NULL;
         }
     }
     /* Any message from the source ends its silence, even one whose value is unusable. */
@@ -961,6 +1006,7 @@ static void handle_data(struct ef_node *n, struct alert *a, const struct ef_msg 
         evaluate(n, a, s, 0, meets, clears, value, now, "condition");
     }
     persist(n, a, s);
+    return s;
 }
 
 static int cb_alert_input(struct ef_node *n, struct ef_msg *msg)
@@ -971,10 +1017,12 @@ static int cb_alert_input(struct ef_node *n, struct ef_msg *msg)
     if (ef_val_type(ack) == EF_STR || (ef_val_type(ack) == EF_BOOL && ef_val_bool_get(ack))) {
         handle_ack(n, a, msg, ack, now);
     } else {
-        handle_data(n, a, msg, now);
+        struct source *s = handle_data(n, a, msg, now);
+        if (s) {
+            arm(a, source_deadline(a, s), now); /* an ack only moves deadlines later */
+        }
     }
     alert__show_status(n, a);
-    schedule(a, now);
     ef_msg_free(msg);
     return EF_INPUT_DONE;
 }
@@ -1070,7 +1118,9 @@ static int cb_alert_init(struct ef_node *n, const struct ef_val *config)
         return EF_EINVAL;
     }
     a->timer = ef_timer_new(n, on_timer, a);
-    return a->timer ? 0 : EF_ENOMEM;
+    a->save_timer = ef_timer_new(n, on_save_timer, a);
+    a->armed = INFINITY;
+    return a->timer && a->save_timer ? 0 : EF_ENOMEM;
 }
 
 static void cb_alert_start(struct ef_node *n)
@@ -1097,12 +1147,15 @@ static void cb_alert_start(struct ef_node *n)
         }
     }
     alert__show_status(n, a);
-    schedule(a, now);
+    on_timer(n, a); /* fires what fell due while the runtime was down, arms the timer */
 }
 
 static void cb_alert_close(struct ef_node *n)
 {
     struct alert *a = ef_node_priv(n);
+    save_dirty(n, a);
+    free(a->dirty);
+    a->dirty = NULL;
     sources_free(a);
     ef_val_unref(a->saved);
     a->saved = NULL;

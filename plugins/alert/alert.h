@@ -38,6 +38,7 @@ struct source {
     size_t nsamples, cap;
     char *dedup_prop; /* last value of dedupProperty, or NULL */
     struct inst inst[2];
+    bool dirty;          /* changed since last saved */
     struct source *next; /* hash chain */
 };
 
@@ -59,9 +60,14 @@ struct alert {
     /* state */
     struct source **buckets;
     size_t nbuckets, nsources;
-    struct ef_val *saved; /* the sources object last handed to the context store */
-    struct ef_timer *timer;
-    char status[160]; /* the status text last shown */
+    struct ef_val *saved;        /* the sources object last handed to the context store */
+    struct ef_timer *timer;      /* the earliest deadline of any source */
+    double armed;                /* when it fires (ms since the epoch); INFINITY: stopped */
+    struct ef_timer *save_timer; /* writes the changed sources to the context store */
+    struct source **dirty;       /* the changed sources */
+    size_t ndirty, dirty_cap;
+    size_t nactive[5]; /* active alerts per severity (critical first) */
+    char status[160];  /* the status text last shown */
     /* webhook (webhook.c) */
     char **wh_queue; /* ring of JSON bodies waiting */
     size_t wh_head, wh_len;

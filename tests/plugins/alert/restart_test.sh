@@ -26,7 +26,7 @@ flow() {
     cat <<JSON
 [{"id":"t1","type":"tab","label":"alerts"},
  {"id":"al","type":"alert","z":"t1","condition":"threshold","raise":80,"resolve":70,"store":"file","wires":[["out"],["out"],["out"]]},
- {"id":"am","type":"alert","z":"t1","condition":"missing","missing":1,"store":"file","wires":[["out"],["out"],["out"]]},
+ {"id":"am","type":"alert","z":"t1","condition":"missing","missing":2,"store":"file","wires":[["out"],["out"],["out"]]},
  {"id":"out","type":"debug","z":"t1","complete":"payload","wires":[]},
  {"id":"done","type":"debug","z":"t1","complete":"payload","wires":[]},
  $1]
@@ -39,6 +39,8 @@ inj() { # inj ID DELAY_S TARGET TOPIC PAYLOAD
 }
 
 # run N: starts edgeflow on $T/flowN.json, waits until debug node "done" printed, stops it.
+# Keep "done" well before any deadline the run must not reach (m1's 2 s of silence): a slow
+# (ASan, loaded) machine may take a few hundred ms from "done" to the stop.
 run() {
     "$EF" run "$T/flow$1.json" --settings "$T/settings.json" --user-dir "$T" --port 0 \
         --debug-stdout >"$T/run$1.out" 2>"$T/run$1.err" &
@@ -64,7 +66,7 @@ for line in open(sys.argv[1]):
 }
 j() { python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))'"$2"')' "$1"; }
 
-flow "$(inj i1 0.1 al s1 90),$(inj i2 0.2 al s2 95),$(inj i3 0.1 am m1 1),$(inj i9 2.5 done x 0)" >"$T/flow1.json"
+flow "$(inj i1 0.1 al s1 90),$(inj i2 0.2 al s2 95),$(inj i3 0.1 am m1 1),$(inj i9 3.0 done x 0)" >"$T/flow1.json"
 run 1
 check "run 1 raises s1, s2 and m1" \
     "[ \"\$(events 1 True 'v[\"event\"] + \" \" + v[\"key\"]' | sort | tr '\n' ,)\" = 'raise m1,raise s1,raise s2,' ]"
@@ -72,7 +74,7 @@ check "state written to the file store" "[ \"\$(j '$T/context/t1/al.json' '[\"al
 raised_s1=$(events 1 'v["key"] == "s1"' 'v["raisedAt"]')
 raised_m1=$(events 1 'v["key"] == "m1"' 'v["raisedAt"]')
 
-flow "$(inj i4 0.1 al s1 92),$(inj i5 0.3 al s1 60),$(inj i6 0.4 al s2 75),$(inj i7 0.2 am m1 1),$(inj i9 1.0 done x 0)" >"$T/flow2.json"
+flow "$(inj i4 0.1 al s1 92),$(inj i5 0.3 al s1 60),$(inj i6 0.4 al s2 75),$(inj i7 0.2 am m1 1),$(inj i9 0.6 done x 0)" >"$T/flow2.json"
 run 2
 check "run 2 raises nothing again" "[ -z \"\$(events 2 'v[\"event\"] == \"raise\"' v)\" ]"
 check "run 2 resolves s1 with run 1's raisedAt" \
