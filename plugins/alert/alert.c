@@ -513,8 +513,9 @@ static void restore(struct ef_node *n, struct alert *a)
             }
         }
     }
-    if (a->saved && (a->nsources || dropped)) {
-        ef_ctx_set_take(n, EF_CTX_NODE, a->store_name, ALERT_CTX_KEY, ef_val_ref(a->saved));
+    if (a->saved && (a->nsources || dropped) &&
+        ef_ctx_set_take(n, EF_CTX_NODE, a->store_name, ALERT_CTX_KEY, ef_val_ref(a->saved)) != 0) {
+        ef_val_unref(a->saved); /* not adopted */
     }
 }
 
@@ -967,7 +968,7 @@ static struct source *handle_data(struct ef_node *n, struct alert *a, const stru
     }
     /* Any message from the source ends its silence, even one whose value is unusable. */
     s->seen = now;
-    if (a->missing > 0) {
+    if (a->missing > 0 || s->inst[1].active) { /* also one restored after `missing` was unset */
         evaluate(n, a, s, 1, false, true, NULL, now, "data");
     }
     if (*a->dedup_path) {
