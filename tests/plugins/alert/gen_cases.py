@@ -162,6 +162,26 @@ cases["rate_window"] = {
     ],
 }
 
+# A falling rate: direction below, raise under -2 units/s, resolve at -1 or more.
+cases["rate_below"] = {
+    "run_ms": 9000,
+    "flow": [
+        dict(alert("a1", condition="rate", direction="below", window=10, key="",
+                   severity="warning"), **{"raise": -2, "resolve": -1}),
+        inject("i1", 1000, "a1", payload=10),
+        inject("i2", 2000, "a1", payload=5),
+        inject("i3", 3000, "a1", payload=5),
+        inject("i4", 8000, "a1", payload=5),
+    ] + debugs(),
+    "expect": [
+        ev("raised", "a1", "raise", "rate", "", -5, -2, 2000, "rate: rate -5/s below -2/s",
+           severity="warning"),
+        ev("resolved", "a1", "resolve", "rate", "", -5 / 7, -2, 2000,
+           "rate: rate -0.7142857142857143/s below -2/s (resolved)", severity="warning",
+           resolved=8000, reason="condition"),
+    ],
+}
+
 # Anomaly score (raise above 0.8, resolve at 0.5) and a boolean (e.g. an infer node's
 # verdict); a value that is not a number goes to the catch node.
 cases["score_boolean"] = {
@@ -372,6 +392,7 @@ cases["config_errors"] = {
         dict(alert("b6", condition="rate", window=0)),
         alert("b7", condition="score", direction="below"),
         alert("b8", condition="threshold", cooldown=-1),
+        alert("b9", condition="threshold", webhook="ftp://example/hook"),
     ] + debugs(),
     "expect_problems": [
         "condition: unknown 'spike'",
@@ -382,6 +403,7 @@ cases["config_errors"] = {
         "window: a rate alert needs a window > 0 seconds",
         "direction: a score alert is raised above its threshold",
         "cooldown: must be a number of seconds >= 0, not -1",
+        "webhook: must be an http:// or https:// URL, not 'ftp://example/hook'",
     ],
 }
 
