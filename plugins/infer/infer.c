@@ -139,7 +139,7 @@ static const struct ef_prop infer_props[] = {
     {EF_PROP_NUM, "watch", "1", false, "seconds between checks of the model file (0: never)",
      offsetof(struct infer, cfg.watch)},
     {EF_PROP_BOOL, "timing", "false", false,
-     "add msg.inferTiming (runUs, queueUs, totalUs, batch, samples)",
+     "add msg.inferTiming (runUs, queueUs, totalUs, batch, samples, atUs)",
      offsetof(struct infer, cfg.timing)},
     {EF_PROP_END},
 };
@@ -828,6 +828,7 @@ static void deliver(struct core *c, struct batch *b)
                 ef_val_obj_set_take(t, "totalUs", ef_val_num((double)(now - b->t_in[k]) / 1e3));
                 ef_val_obj_set_take(t, "batch", ef_val_num((double)b->nmsgs));
                 ef_val_obj_set_take(t, "samples", ef_val_num((double)b->total));
+                ef_val_obj_set_take(t, "atUs", ef_val_num((double)now / 1e3));
                 if (ef_msg_set_take(msg, "inferTiming", t) != 0) {
                     ef_val_unref(t);
                 }
@@ -941,6 +942,14 @@ static struct batch *make_batch(struct core *c)
         if (b) {
             batch_free(c, b);
         }
+        struct job *j = c->head; /* fail one message so the queue still moves */
+        c->head = j->next;
+        if (!c->head) {
+            c->tail = NULL;
+        }
+        c->depth--;
+        fail_msg(c, j->msg, "%s", "out of memory");
+        free(j);
         return NULL;
     }
     b->c = c;
@@ -1345,7 +1354,8 @@ static int cb_infer_init(struct ef_node *n, const struct ef_val *config)
     resolve_path(n, c->cfg.model, c->model_path, sizeof(c->model_path));
     load_runtime(n, c);
     if (!c->rt) {
-        ef_node_error(n, NULL, "ONNX Runtime not available: %s", c->rt_err);
+        /* not ef_node_error: that would refuse the whole flow */
+        ef_node_warn(n, "ONNX Runtime not available: %s", c->rt_err);
     }
     c->status_timer = ef_timer_new(n, on_status_tick, c);
     c->watch_timer = ef_timer_new(n, on_watch_tick, c);
