@@ -504,9 +504,9 @@ def case_queue(d):
         f.append(infer("n1", ["d1"], model="scale2.onnx", queueLimit=5, dropPolicy=policy,
                        outputName="y"))
         r = Run(f, d)
-        r.wait(lambda r: any("dropped" in (s or "") and not s.startswith("queue 0,") is False
-                             for s in r.of("ds")), 10)
-        time.sleep(0.8)
+        r.wait(lambda r: any((s or "").startswith("queue 0, dropped") for s in r.of("ds")) and
+               len(r.of("d1")) + len(r.of("dc")) > 0)
+        time.sleep(0.3)
         r.stop()
         out = [m["seq"] for m in r.of("d1")]
         st = [s for s in r.of("ds") if s and "dropped" in s]
