@@ -3,16 +3,20 @@
 plugins/infer/models/vibration_anomaly.onnx with its standardize
 pre-processing and reconstruction post-processing, in edgeflow.
 
-  single   closed loop: one message in flight; the next is sent when the
-           result comes back (latency without queueing)
-  burst/B  N messages sent at once; the node joins up to B queued messages
-           into one Run (throughput; latency includes the wait in the queue)
+  single        closed loop, one message in flight: the next is sent when the
+                result is back (latency without queueing)
+  groups of 32  closed loop of 32 messages sent at once, with batchSize 1 (32
+                Runs) and 32 (the node joins queued messages into one Run);
+                latency includes the wait for the Runs before
+  all at once   N messages sent at once, batchSize 32: the throughput ceiling
+                (latency there is time in a queue of N)
 
 The node measures ORT's Run time itself (msg.inferTiming.runUs, the time
 inside OrtApi Run on the worker thread) and the time from a message's
 arrival to its result being sent (totalUs). Overhead per inference is the
-node's time beyond Run: single, mean(totalUs - runUs); burst, wall time per
-inference minus Run time per inference. CPU per inference is the process's
+node's time beyond Run: wall time per inference minus ORT Run time per
+inference (this includes the Lua driver node and message passing), and for
+the single row also the median of totalUs - runUs measured inside the node. CPU per inference is the process's
 user+system CPU (all threads, the Lua driver nodes included) over the run,
 divided by N, split into the loop thread (the node's conversions, the Lua
 driver, message passing) and the other threads (libuv's workers running ORT).
@@ -30,27 +34,42 @@ import time
 SRC = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODELS = os.path.join(SRC, "plugins", "infer", "models")
 
-DRIVE_SINGLE = """
+# Closed loop of groups: G messages are sent at once; when all G results are
+# back, the next G go. G = 1 is one message in flight.
+DRIVE = """
+local function group()
+  local g = {}
+  for i = 1, G do g[i] = {payload = X} end
+  return {g, nil}
+end
 if not msg.inferTiming then
-  n, lat, over = 0, {}, {}
-  return {{payload = X}, nil}
+  n, lat, over, runsum, ingroup, maxb = 0, {}, {}, 0, 0, 0
+  return group()
 end
 n = n + 1
 local t = msg.inferTiming
 lat[n] = t.totalUs
 over[n] = t.totalUs - t.runUs
-runsum = (n == 1 and 0 or runsum) + t.runUs
+runsum = runsum + t.runUs / t.batch
+if t.batch > maxb then maxb = t.batch end
 if n == 1 then first = t.atUs - t.totalUs end
-if n < N then return {{payload = X}, nil} end
-table.sort(lat)
-local o = 0
-for i = 1, n do o = o + over[i] end
-table.sort(over)
-return {nil, {payload = {n = n, wallUs = t.atUs - first, runUs = runsum / n,
-  p50 = lat[math.floor(n * 0.5)], p99 = lat[math.floor(n * 0.99)], overheadUs = o / n,
-  overheadP50 = over[math.floor(n * 0.5)]}}}
+if n >= N then
+  table.sort(lat)
+  table.sort(over)
+  local wall = t.atUs - first
+  return {nil, {payload = {n = n, wallUs = wall, runUs = runsum / n, maxBatch = maxb,
+    p50 = lat[math.floor(n * 0.5)], p99 = lat[math.floor(n * 0.99)],
+    overheadUs = (wall - runsum) / n, overheadP50 = over[math.floor(n * 0.5)]}}}
+end
+ingroup = ingroup + 1
+if ingroup == G then
+  ingroup = 0
+  return group()
+end
+return nil
 """
 
+# Open loop: all N messages at once (the throughput ceiling; latency is queueing).
 GEN = """
 for i = 1, N do node.send({payload = X}) end
 return nil
@@ -140,23 +159,25 @@ def main():
            "wires": []}
     rows = []
     with tempfile.TemporaryDirectory(prefix="ef-bench-infer.") as d:
-        flow = [tab, start, out, lua("drv", consts + DRIVE_SINGLE, 2, [["inf"], ["d1"]]),
-                dict(node(meta), wires=[["drv"]])]
-        rows.append(("single (closed loop)", run(edgeflow, flow, d)))
-        for b in (1, 32):
-            flow = [tab, start, out, lua("drv", consts + GEN, 1, [["inf"]]),
-                    dict(node(meta, batchSize=b, queueLimit=n), wires=[["col"]]),
-                    lua("col", consts.replace("local ", "") + COLLECT, 1, [["d1"]])]
-            rows.append(("burst, batchSize %d" % b, run(edgeflow, flow, d)))
+        for name, g, b in (("single (1 in flight)", 1, 1), ("groups of 32, batchSize 1", 32, 1),
+                           ("groups of 32, batchSize 32", 32, 32)):
+            c = "local N, X, G = %d, %s, %d\n" % (n, x, g)
+            flow = [tab, start, out, lua("drv", c + DRIVE, 2, [["inf"], ["d1"]]),
+                    dict(node(meta, batchSize=b), wires=[["drv"]])]
+            rows.append((name, run(edgeflow, flow, d)))
+        flow = [tab, start, out, lua("drv", consts + GEN, 1, [["inf"]]),
+                dict(node(meta, batchSize=32, queueLimit=n), wires=[["col"]]),
+                lua("col", consts.replace("local ", "") + COLLECT, 1, [["d1"]])]
+        rows.append(("all %d at once, batchSize 32" % n, run(edgeflow, flow, d)))
     print("infer benchmark: %s, %d inferences per row, model vibration_anomaly.onnx "
           "(8 features, standardize + reconstruction)" % (edgeflow, n))
     print("| mode | inferences/s | p50 latency | p99 latency | ORT Run per inference | "
-          "node overhead per inference: mean (median) | CPU per inference: loop thread + "
+          "node overhead per inference (single: in-node median) | CPU per inference: loop thread + "
           "worker threads |")
     print("|---|---|---|---|---|---|---|")
     for name, r in rows:
         rate = r["n"] / (r["wallUs"] / 1e6)
-        med = " (%.1f µs)" % r["overheadP50"] if "overheadP50" in r else ""
+        med = " (%.1f µs)" % r["overheadP50"] if name.startswith("single") else ""
         print("| %s | %.0f | %.0f µs | %.0f µs | %.1f µs | %.1f µs%s | %.1f + %.1f µs |" % (
             name, rate, r["p50"], r["p99"], r["runUs"], r["overheadUs"], med, r["cpuLoopUs"],
             r["cpuWorkersUs"]))
