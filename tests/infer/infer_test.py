@@ -272,6 +272,50 @@ def case_bad_inputs(d):
     check(r.of("d2") == [[2, 4, 6], [[2, 4, 6]]], "fixed [1,3] model: %s" % r.of("d2"))
 
 
+def case_config_errors(d):
+    """Bad configuration refuses the flow (edgeflow check) with a message naming the property;
+    a model with a second dynamic dimension or unknown names does not load, with the reason."""
+    bad = [
+        ({"dropPolicy": "sometimes"}, 'dropPolicy "sometimes" is not oldest, newest or error'),
+        ({"postprocess": "softmax"},
+         'postprocess "softmax" is not none, argmax, topk, threshold or reconstruction'),
+        ({"preprocess": "standardize", "mean": [1, 2], "std": [1, 2, 3]},
+         "preprocess standardize needs mean and std as numbers or arrays of numbers of the same"
+         " length"),
+        ({"preprocess": "minmax", "min": 1, "max": 1},
+         "preprocess minmax: feature 0 has min 1 and max 1, which do not give a usable scale"),
+        ({"batchSize": 0}, "batchSize must be 1..4096"),
+        ({"inputs": {"x": "payload..a"}}, "inputs.x must be a msg property: "),
+        ({"labels": "nolabels.txt", "postprocess": "argmax"}, "labels file %s/nolabels.txt: "
+         "No such file or directory" % d),
+    ]
+    for cfg, want in bad:
+        flow = tab() + [infer("n1", [], model="scale2.onnx", **cfg)]
+        path = os.path.join(d, "check.json")
+        with open(path, "w") as f:
+            json.dump(flow, f)
+        p = subprocess.run([EDGEFLOW, "check", path, "--user-dir", d], capture_output=True,
+                           text=True)
+        check(p.returncode == 1 and want in p.stderr + p.stdout,
+              "%s: refused with %r: %s" % (cfg, want, p.stderr + p.stdout))
+    flow = tab() + [
+        inject("i1", [1, 2], ["n1", "n2", "n3"], 0.5),
+        infer("n1", ["d1"], model="dyn2.onnx"),
+        infer("n2", ["d1"], model="scale2.onnx", inputs={"z": "payload"}),
+        infer("n3", ["d1"], model="scale2.onnx", outputName="q"),
+        debug("d1"),
+    ] + catch_status()
+    r = Run(flow, d)
+    r.wait(lambda r: len(r.of("dc")) >= 3)
+    r.stop()
+    errs = r.of("dc")
+    for want in ("x has shape [N,N]: dimension 1 is dynamic, but only the first (batch) "
+                 "dimension may be",
+                 'inputs maps "z", which the model does not have (its inputs: x)',
+                 'outputName "q" is not an output of the model (its outputs: y)'):
+        check(any(e.endswith(want) for e in errs), "%r in %s" % (want, errs))
+
+
 def case_missing_library(d):
     """EDGEFLOW_ORT_LIB pointing at nothing: red status, every message to catch."""
     flow = tab() + [

@@ -15,6 +15,7 @@ output with numpy's (see reference()). Models:
   scale2.onnx,     input x [N,2]; output y = x * 2 (resp. x * 3): the
   scale3.onnx      reload test swaps one for the other
   identity8.onnx   input x [N,8]; output r = x * 0.9 (a stand-in autoencoder)
+  dyn2.onnx        input x [N,M] (two dynamic dimensions, which the node refuses)
 """
 import os
 import sys
@@ -118,6 +119,11 @@ def build(outdir):
         [tensor("x", F, ["N", 8])], [tensor("r", F, ["N", 8])],
         [init("k", np.array([0.9], dtype=np.float32))])
     save(g, os.path.join(outdir, "identity8.onnx"))
+
+    g = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["y"])], "dyn2",
+        [tensor("x", F, ["N", "M"])], [tensor("y", F, ["N", "M"])])
+    save(g, os.path.join(outdir, "dyn2.onnx"))
 
 
 def reference(model, inputs):
