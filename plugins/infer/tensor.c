@@ -110,9 +110,48 @@ static int flatten(const struct ef_val *v, const size_t *shape, size_t rank, dou
     return 0;
 }
 
+/*
+ * A typed array as JSON carries it ({"0": 1.5, "1": 2, ...}, the form
+ * JSON.stringify gives a Float32Array): its values as a new array, else NULL.
+ */
+static struct ef_val *typed_array_values(const struct ef_val *v)
+{
+    size_t n = ef_val_obj_len(v);
+    if (n == 0) {
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        size_t kl;
+        const char *k = ef_val_obj_key_at(v, i, &kl);
+        char want[32];
+        int wl = snprintf(want, sizeof(want), "%zu", i);
+        if ((size_t)wl != kl || memcmp(k, want, kl) != 0) {
+            return NULL;
+        }
+    }
+    struct ef_val *a = ef_val_arr();
+    for (size_t i = 0; a && i < n; i++) {
+        struct ef_val *item = ef_val_obj_val_at(v, i);
+        if (ef_val_arr_push_take(a, ef_val_ref(item)) != 0) {
+            ef_val_unref(item);
+            ef_val_unref(a);
+            return NULL;
+        }
+    }
+    return a;
+}
+
 int conv_value(const struct ef_val *v, const struct ort_io *io, const struct io_layout *lay,
                const char *where, struct conv *out, char *err, size_t errlen)
 {
+    if (ef_val_type(v) == EF_OBJ) {
+        struct ef_val *arr = typed_array_values(v);
+        if (arr) {
+            int rc = conv_value(arr, io, lay, where, out, err, errlen);
+            ef_val_unref(arr);
+            return rc;
+        }
+    }
     char want[128], one[128];
     shape_text(io, want, sizeof(want));
     sample_shape_text(io, lay, one, sizeof(one));

@@ -159,12 +159,14 @@ def f32buf(values):
 
 def case_multi_io(d):
     """Two inputs, two outputs: all outputs as an object, one output to a property,
-    nested arrays, a batch in one message, a raw float32 Buffer, custom mapping."""
+    nested arrays, a batch in one message, a raw float32 Buffer, a typed array in its JSON
+    form, custom mapping."""
     a1, b1 = [1.5, -2, 0.25, 3], [0.5, -1]
     a2, b2 = [[1, 2, 3, 4], [0, -1, 0.5, 2], [3, 3, -3, 1]], [[0.5, -1], [1, 1], [-2, 0]]
     flow = tab() + [
         inject("i1", {"a": a1, "b": b1}, ["n1", "n2"], 0.1),
         inject("i2", {"a": a2, "b": b2}, ["n1"], 0.3),
+        inject("i4", {"a": {str(i): x for i, x in enumerate(a1)}, "b": b1}, ["n1"], 0.4),
         {"id": "i3", "type": "inject", "z": "t1", "once": True, "onceDelay": 0.5,
          "props": [{"p": "features", "v": json.dumps(f32buf(a1)), "vt": "bin"},
                    {"p": "payload", "v": json.dumps({"bb": b1}), "vt": "json"}],
@@ -175,12 +177,13 @@ def case_multi_io(d):
         debug("d1"), debug("d2", "result"), debug("d3"),
     ] + catch_status()
     r = Run(flow, d)
-    r.wait(lambda r: len(r.of("d1")) >= 2 and r.of("d2") and r.of("d3"))
+    r.wait(lambda r: len(r.of("d1")) >= 3 and r.of("d2") and r.of("d3"))
     r.stop()
     d1, d2, d3 = r.of("d1"), r.of("d2"), r.of("d3")
-    check(len(d1) == 2 and d2 and d3, "outputs arrived: %s %s %s %s" % (d1, d2, d3, r.of("dc")))
-    if len(d1) < 2 or not d2 or not d3:
+    check(len(d1) == 3 and d2 and d3, "outputs arrived: %s %s %s %s" % (d1, d2, d3, r.of("dc")))
+    if len(d1) < 3 or not d2 or not d3:
         return
+    check(d1[2] == d1[0], "a typed array as JSON ({\"0\":..}) reads as an array: %s" % d1[2])
     ref1 = mtm.reference("multi", {"a": [a1], "b": [b1]})
     check(sorted(d1[0]) == ["mix", "norm"], "all outputs keyed by name: %s" % d1[0])
     close(d1[0]["mix"], ref1["mix"][0], "one sample: mix (batch dimension dropped)")
