@@ -10,9 +10,11 @@ machine. A healthy machine shows its shaft frequency (24-26 Hz) and two
 harmonics plus noise; a bearing fault adds a train of impacts at the defect
 frequency (80-95 Hz), each ringing a structural resonance (280-320 Hz).
 
-Features (8 per window, in this order): rms, peak, crest factor, kurtosis,
-and the RMS of the spectrum in the bands 0-60, 60-150, 150-300 and
-300-500 Hz.
+Features (8 per window x, in this order; see features()): rms =
+sqrt(mean(x^2)), peak = max|x|, crest = peak / rms, kurtosis = m4 / m2^2
+of x minus its mean, and for the bands 0-60, 60-150, 150-300 and 300-500 Hz
+sqrt(sum over the band's bins of (|rfft(x)| / 256)^2). The .json also
+carries one healthy and one faulty feature row as examples.
 
 Model: an autoencoder 8 -> 3 (tanh) -> 8 trained with Adam on healthy
 windows only, on standardised features. Its input "features" [N,8] takes
@@ -160,6 +162,8 @@ def main():
     s_val = forward((val_f - mean) / std, p)[1]
     s_bad = forward((bad_f - mean) / std, p)[1]
     threshold = float(1.5 * np.percentile(s_val, 99.5))
+    ex_ok = features(windows(rng, 1, fault=False))[0]
+    ex_bad = features(windows(rng, 1, fault=True))[0]
     os.makedirs(outdir, exist_ok=True)
     export(p, os.path.join(outdir, "vibration_anomaly.onnx"))
     meta = {
@@ -173,6 +177,8 @@ def main():
         "outputs": {"reconstruction": "[N,8] reconstructed standardised features",
                     "score": "[N] mean squared reconstruction error"},
         "threshold": round(threshold, 6),
+        "examples": {"healthy": [round(float(x), 6) for x in ex_ok],
+                     "faulty": [round(float(x), 6) for x in ex_bad]},
         "validation": {
             "healthy_false_alarms": int((s_val > threshold).sum()), "healthy_windows": len(s_val),
             "faulty_detected": int((s_bad > threshold).sum()), "faulty_windows": len(s_bad),
