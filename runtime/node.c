@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "engine.h"
+#include "settings.h"
 
 struct ef_msg *msg__wrap(struct ef_val *root);
 
@@ -65,6 +66,18 @@ const struct ef_val *ef_node_credentials(const struct ef_node *n)
 const struct ef_node_type *ef_node_type_of(const struct ef_node *n)
 {
     return n->type;
+}
+
+const struct ef_val *ef_node_setting(const struct ef_node *n, const char *key)
+{
+    const struct ef_settings *s = n->fs && n->fs->rt ? n->fs->rt->settings : NULL;
+    return s ? settings__get(s, key) : NULL;
+}
+
+const char *ef_node_user_dir(const struct ef_node *n)
+{
+    const struct ef_settings *s = n->fs && n->fs->rt ? n->fs->rt->settings : NULL;
+    return s && s->user_dir ? s->user_dir : "";
 }
 
 /* ---- Logging ---- */

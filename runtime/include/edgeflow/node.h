@@ -117,6 +117,16 @@ struct ef_node *ef_node_lookup(const struct ef_node *n, const char *id);
 const struct ef_val *ef_node_credentials(const struct ef_node *n);
 /* The registered type of a node (borrowed). */
 const struct ef_node_type *ef_node_type_of(const struct ef_node *n);
+/*
+ * A top-level value of the settings file (borrowed, valid while the runtime
+ * runs), e.g. "inferRuntimeLibrary"; NULL when the key is absent.
+ */
+const struct ef_val *ef_node_setting(const struct ef_node *n, const char *key);
+/*
+ * The user directory (settings userDir, or --user-dir), borrowed; "" when
+ * none is set (relative paths then resolve against the current directory).
+ */
+const char *ef_node_user_dir(const struct ef_node *n);
 
 /* ---- Messages ---- */
 /*
