@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "engine.h"
+#include "settings.h"
 
 struct ef_msg *msg__wrap(struct ef_val *root);
 
@@ -60,6 +61,12 @@ const struct ef_val *ef_node_credentials(const struct ef_node *n)
 {
     const struct ef_val *c = ef_val_obj_get(n->config, "credentials");
     return ef_val_type(c) == EF_OBJ ? c : NULL;
+}
+
+const char *ef_node_user_dir(const struct ef_node *n)
+{
+    const struct ef_settings *s = n->fs->rt->settings;
+    return s && s->user_dir ? s->user_dir : "";
 }
 
 const struct ef_node_type *ef_node_type_of(const struct ef_node *n)
