@@ -40,6 +40,7 @@ struct ef_loop {
     uint64_t vnow, vseq;
     struct ef_timer **heap;
     size_t nheap, heapcap;
+    struct http_client *http; /* the SDK's HTTP client, made on first use (http_client.c) */
 };
 
 int loop__init(struct ef_loop *l, size_t max_queue);
@@ -192,6 +193,12 @@ struct ef_node *flowset__find(const struct ef_flowset *fs, const char *id);
 void node__deliver(struct ef_node *n, struct ef_msg *msg);
 /* Frees the node's timers and runs cb_close. */
 void node__close(struct ef_node *n);
+
+/* ---- The SDK's HTTP client (http_client.c) ---- */
+/* Cancels the running HTTP calls of n without reporting them. */
+void http_client__node_closed(struct ef_node *n);
+/* Cancels every call and frees the loop's client (before its handles close). */
+void http_client__free(struct ef_loop *l);
 /* Routes an error text to catch nodes; returns true if one took it. */
 bool node__handle_error(struct ef_node *n, const char *text, const struct ef_msg *msg);
 /* Sets the node status (adopts st, an object) and routes it to status nodes. */

@@ -83,6 +83,7 @@ void loop__close(struct ef_loop *l)
         virtual_loop = NULL;
     }
     on_inbox(&l->inbox_async); /* run what other threads posted last */
+    http_client__free(l);
     uv_close((uv_handle_t *)&l->drain_idle, NULL);
     uv_close((uv_handle_t *)&l->inbox_async, NULL);
     while (uv_run(&l->uv, UV_RUN_NOWAIT) != 0) {

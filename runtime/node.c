@@ -516,6 +516,7 @@ void node__close(struct ef_node *n)
     if (n->started && n->type->cb_close) {
         n->type->cb_close(n); /* may free its own timers */
     }
+    http_client__node_closed(n);
     while (n->timers) {
         ef_timer_free(n->timers);
     }

@@ -25,7 +25,7 @@
 #include "base64.h"
 
 #include "../function/lib/mustache.h"
-#include "lib/curl_loop.h"
+#include "curl_loop.h"
 #include "lib/tls.h"
 
 #define DEFAULT_TIMEOUT_MS 120000

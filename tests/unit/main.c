@@ -3,6 +3,7 @@
  * line. The exit status is the number of failures (CU_basic_run_tests()
  * itself reports success even when tests fail).
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -24,6 +25,17 @@ int main(int argc, char **argv)
         }
         if (wanted && s->init() != 0) {
             fprintf(stderr, "cannot register suite %s\n", s->name);
+            CU_cleanup_registry();
+            return 1;
+        }
+    }
+    for (int i = 1; i < argc; i++) { /* a name that matches no suite is an error, not a pass */
+        bool known = false;
+        for (const struct ef_unit_suite *s = ef_unit_suites; s->name; s++) {
+            known = known || strcmp(argv[i], s->name) == 0;
+        }
+        if (!known) {
+            fprintf(stderr, "no suite named %s\n", argv[i]);
             CU_cleanup_registry();
             return 1;
         }

@@ -5,6 +5,7 @@
 #define EDGEFLOW_H
 
 #include <edgeflow/err.h>
+#include <edgeflow/http.h>
 #include <edgeflow/log.h>
 #include <edgeflow/loop.h>
 #include <edgeflow/msg.h>

@@ -5,8 +5,8 @@
  * http request node loads it with curl_api__load(). After this header,
  * curl_* calls go through the loaded function table.
  */
-#ifndef EF_NODES_CURL_API_H
-#define EF_NODES_CURL_API_H
+#ifndef EF_CURL_API_H
+#define EF_CURL_API_H
 
 #define CURL_DISABLE_TYPECHECK 1 /* plain prototypes, so the names can be redirected */
 #include <curl/curl.h>

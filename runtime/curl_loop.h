@@ -3,11 +3,12 @@
  * uv_poll per socket curl asks to watch (CURLMOPT_SOCKETFUNCTION) and one
  * uv_timer for curl's timeouts (CURLMOPT_TIMERFUNCTION). Transfers run
  * concurrently and never block the loop; connections (keep-alive) are
- * reused within one curl_loop. Each http request node owns one (no global
- * state); everything runs on the loop thread.
+ * reused within one curl_loop. Each http request node owns one, and each
+ * loop one for the SDK's HTTP client (http_client.c); no global state;
+ * everything runs on the loop thread.
  */
-#ifndef EF_NODES_CURL_LOOP_H
-#define EF_NODES_CURL_LOOP_H
+#ifndef EF_CURL_LOOP_H
+#define EF_CURL_LOOP_H
 
 #include "curl_api.h" /* <curl/curl.h>, with curl_* loaded on first use */
 #include <uv.h>
