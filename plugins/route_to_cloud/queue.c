@@ -68,6 +68,7 @@ struct rtcq {
     struct seg *segs;
     size_t nsegs, segs_cap;
     struct pos head, rd;
+    struct pos scanned; /* skipped ranges before it have been counted */
     double head_ts;     /* time of the record at head (0 when none) */
     bool head_ts_known; /* head_ts is valid */
     uint64_t next_seq, trimmed_seq, cur_gen;
@@ -271,57 +272,77 @@ static int rec_at(struct rtcq *q, struct rdbuf *b, const struct seg *s, uint64_t
  * or 0 with *p at the end. With `count`, skipped ranges are counted as
  * corrupt or truncated records.
  */
+static bool pos_before(const struct pos *a, const struct pos *b)
+{
+    return a->seg < b->seg || (a->seg == b->seg && a->off < b->off);
+}
+
+/* Counts a skipped range once, whichever position (read or head) meets it first. */
+static void count_skip(struct rtcq *q, const struct pos *start, uint64_t *counter)
+{
+    if (!pos_before(start, &q->scanned)) {
+        (*counter)++;
+    }
+}
+
+/*
+ * Finds the first valid record at or after *p, moving across segment ends
+ * (up to the last segment's end). Returns 1 with the record and *p at it,
+ * or 0 with *p at the end. With `count`, skipped ranges not seen before are
+ * counted as corrupt or truncated records.
+ */
 static int next_rec(struct rtcq *q, struct rdbuf *b, struct pos *p, struct rtcq_rec *rec,
                     bool count)
 {
     size_t i;
+    int found = 0;
     if (!seg_find(q, p->seg, &i)) {
         return 0;
     }
-    for (; i < q->nsegs; i++) {
+    for (; i < q->nsegs && !found; i++) {
         const struct seg *s = &q->segs[i];
         if (s->id != p->seg) {
             p->seg = s->id;
             p->off = 0;
         }
         bool skipping = false;
+        struct pos start = *p;
         while (p->off < s->size) {
             int r = rec_at(q, b, s, p->off, rec);
             if (r == 1) {
-                if (skipping && count) {
-                    q->c.corrupt++;
-                }
-                return 1;
+                found = 1;
+                break;
             }
             if (r == -1) {
                 /* a record cut short by the segment end: nothing valid can follow it */
                 if (count) {
                     if (skipping) {
-                        q->c.corrupt++;
+                        count_skip(q, &start, &q->c.corrupt);
                     }
-                    q->c.truncated++;
+                    struct pos t = *p;
+                    count_skip(q, &t, &q->c.truncated);
                 }
                 skipping = false;
                 p->off = s->size;
                 break;
             }
+            if (!skipping) {
+                start = *p;
+            }
             skipping = true;
             p->off++;
         }
         if (skipping && count) {
-            q->c.corrupt++;
+            count_skip(q, &start, &q->c.corrupt);
         }
-        if (i + 1 == q->nsegs) {
+        if (!found && i + 1 == q->nsegs) {
             p->off = s->size;
-            return 0;
         }
     }
-    return 0;
-}
-
-static bool pos_before(const struct pos *a, const struct pos *b)
-{
-    return a->seg < b->seg || (a->seg == b->seg && a->off < b->off);
+    if (count && pos_before(&q->scanned, p)) {
+        q->scanned = *p;
+    }
+    return found;
 }
 
 /* ---- the cursor file ---- */
@@ -443,7 +464,7 @@ static void seg_trim(struct rtcq *q)
 static bool head_step(struct rtcq *q)
 {
     struct rtcq_rec rec;
-    if (!q->records || !next_rec(q, &q->hbuf, &q->head, &rec, false)) {
+    if (!q->records || !next_rec(q, &q->hbuf, &q->head, &rec, true)) {
         q->records = 0;
         q->bytes = 0;
         q->head_ts_known = false;
@@ -468,7 +489,7 @@ static void head_load(struct rtcq *q)
     struct rtcq_rec rec;
     struct pos p = q->head;
     q->head_ts = 0;
-    if (q->records && next_rec(q, &q->hbuf, &p, &rec, false)) {
+    if (q->records && next_rec(q, &q->hbuf, &p, &rec, true)) {
         q->head = p;
         q->head_ts = rec.ts_ms;
         if (pos_before(&q->rd, &q->head)) {
@@ -546,7 +567,11 @@ static int list_segments(struct rtcq *q)
     return rc;
 }
 
-/* Scans every segment: counts the queued records, finds the head and next seq. */
+/*
+ * Scans every segment: counts the queued records, finds the head and the
+ * next seq. Corrupt and truncated ranges are counted when a queued record
+ * may have been lost in them (no delivered record follows them).
+ */
 static void scan(struct rtcq *q)
 {
     struct rtcq_rec rec;
@@ -556,7 +581,7 @@ static void scan(struct rtcq *q)
         return;
     }
     struct pos p = {q->segs[0].id, 0};
-    while (next_rec(q, &q->hbuf, &p, &rec, false)) {
+    while (next_rec(q, &q->hbuf, &p, &rec, true)) {
         if (rec.seq > q->trimmed_seq) {
             if (!have_head) {
                 q->head = p;
@@ -564,6 +589,8 @@ static void scan(struct rtcq *q)
             }
             q->records++;
             q->bytes += RTCQ_HEADER + rec.len;
+        } else {
+            q->c.corrupt = q->c.truncated = 0; /* damage among delivered records */
         }
         if (rec.seq >= q->next_seq) {
             q->next_seq = rec.seq + 1;
@@ -682,7 +709,7 @@ int rtcq_append(struct rtcq *q, const void *data, size_t len, double ts_ms)
     if (len > RTCQ_MAX_RECORD || (q->o.max_bytes && need > q->o.max_bytes) || (len && !data)) {
         q->c.refused++;
         return len > RTCQ_MAX_RECORD || (q->o.max_bytes && need > q->o.max_bytes) ? EF_ERANGE
-                                                                                    : EF_EINVAL;
+                                                                                  : EF_EINVAL;
     }
     bool dropped = false;
     while ((q->o.max_records && q->records + 1 > q->o.max_records) ||
@@ -808,7 +835,7 @@ int rtcq_ack(struct rtcq *q, uint64_t seq)
     struct rtcq_rec rec;
     while (q->records) {
         struct pos p = q->head;
-        if (!next_rec(q, &q->hbuf, &p, &rec, false) || rec.seq > seq) {
+        if (!next_rec(q, &q->hbuf, &p, &rec, true) || rec.seq > seq) {
             break;
         }
         head_step(q);

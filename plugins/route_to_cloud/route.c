@@ -13,7 +13,7 @@
 #include "rtc.h"
 
 static const char *const route_names[] = {"local", "onprem", "cloud"};
-static const char *const op_names[] = {"always", "eq", "neq", "lt", "lte", "gt",
+static const char *const op_names[] = {"always", "eq", "neq",    "lt",      "lte",   "gt",
                                        "gte",    "in", "exists", "nexists", "prefix"};
 static const char *const action_names[] = {"local", "redact", "hash"};
 
@@ -173,8 +173,7 @@ int rtc_rules_parse(const struct ef_val *arr, struct rtc_rule **out, size_t *nou
             }
             v = ef_val_obj_get(o, "value");
             if (r->op != RTC_OP_EXISTS && r->op != RTC_OP_NEXISTS && !v) {
-                snprintf(err, errlen, "rules[%zu].value is required for op %s", i,
-                         op_names[r->op]);
+                snprintf(err, errlen, "rules[%zu].value is required for op %s", i, op_names[r->op]);
                 goto fail;
             }
             if ((r->op == RTC_OP_IN && ef_val_type(v) != EF_ARR) ||

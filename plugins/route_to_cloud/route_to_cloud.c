@@ -28,9 +28,9 @@
 #include "queue.h"
 #include "rtc.h"
 
-#define MQTT_WINDOW 16   /* batches in flight to a broker */
-#define MAX_HEADERS 32   /* configured extra HTTP headers */
-#define STATUS_MS 1000   /* status refresh and age expiry */
+#define MQTT_WINDOW 16    /* batches in flight to a broker */
+#define MAX_HEADERS 32    /* configured extra HTTP headers */
+#define STATUS_MS 1000    /* status refresh and age expiry */
 #define LATENCY_ALPHA 0.2 /* weight of a new sample in the latency average */
 
 enum dest_kind { DEST_NONE, DEST_HTTP, DEST_MQTT };
@@ -255,8 +255,7 @@ static const struct ef_prop rtc_props[] = {
     P(EF_PROP_NODE, "onpremBroker", NULL, "on-premises mqtt-broker config node", onprem_broker),
     P(EF_PROP_STR, "onpremTopic", "\"\"", "on-premises MQTT topic (empty: msg.topic)",
       onprem_topic),
-    P(EF_PROP_ANY, "headers", "{}", "extra HTTP request headers (object of strings)",
-      headers_cfg),
+    P(EF_PROP_ANY, "headers", "{}", "extra HTTP request headers (object of strings)", headers_cfg),
     P(EF_PROP_NUM, "timeout", "10", "HTTP request timeout in seconds", timeout),
     P(EF_PROP_BOOL, "insecure", "false", "do not verify HTTPS certificates", insecure),
     P(EF_PROP_STR, "caFile", "\"\"", "PEM file of trusted CAs for HTTPS", ca_file),
@@ -331,8 +330,8 @@ static void batch_ok(struct batch *b, double elapsed_ms)
     struct dest *d = b->d;
     b->call = NULL;
     b->acked = true;
-    d->latency_ms =
-        d->have_latency ? (1 - LATENCY_ALPHA) * d->latency_ms + LATENCY_ALPHA * elapsed_ms
+    d->latency_ms = d->have_latency
+                        ? (1 - LATENCY_ALPHA) * d->latency_ms + LATENCY_ALPHA * elapsed_ms
                         : elapsed_ms;
     d->have_latency = true;
     d->link = LINK_ONLINE;
@@ -734,8 +733,8 @@ static void update_status(struct rtc *r)
         }
         used += (size_t)snprintf(text + used, sizeof(text) - used, "%s%s%s %s, %llu queued%s",
                                  active ? " | " : "", r->onprem.kind != DEST_NONE ? d->name : "",
-                                 r->onprem.kind != DEST_NONE ? ":" : "",
-                                 up ? "online" : "offline", (unsigned long long)st.records, age);
+                                 r->onprem.kind != DEST_NONE ? ":" : "", up ? "online" : "offline",
+                                 (unsigned long long)st.records, age);
         if (used >= sizeof(text)) {
             used = sizeof(text) - 1;
         }
@@ -819,8 +818,7 @@ static struct ef_val *dest_stats(struct rtc *r, struct dest *d)
     }
     ef_val_obj_set_take(o, "latencyMs",
                         d->have_latency ? ef_val_num(d->latency_ms) : ef_val_null());
-    ef_val_obj_set_take(o, "lastError",
-                        *d->last_error ? ef_val_str(d->last_error) : ef_val_null());
+    ef_val_obj_set_take(o, "lastError", *d->last_error ? ef_val_str(d->last_error) : ef_val_null());
     (void)r;
     return o;
 }
@@ -944,12 +942,10 @@ static int cb_input(struct ef_node *n, struct ef_msg *msg)
         struct rtcq_stats st;
         rtcq_get_stats(d->q, &st);
         if (rc == EF_EFULL) {
-            ef_node_error(n, msg,
-                          "%s queue is full (%llu records, %llu bytes): message refused",
+            ef_node_error(n, msg, "%s queue is full (%llu records, %llu bytes): message refused",
                           d->name, (unsigned long long)st.records, (unsigned long long)st.bytes);
         } else {
-            ef_node_error(n, msg, "%s queue: message not accepted: %s", d->name,
-                          ef_strerror(rc));
+            ef_node_error(n, msg, "%s queue: message not accepted: %s", d->name, ef_strerror(rc));
         }
         ef_msg_free(msg);
         return EF_INPUT_DONE;
@@ -963,8 +959,7 @@ static int cb_input(struct ef_node *n, struct ef_msg *msg)
 /* ---- life cycle ---- */
 
 static int dest_init(struct ef_node *n, struct rtc *r, struct dest *d, const char *name,
-                     const char *type, const char *url, struct ef_node *broker,
-                     const char *topic)
+                     const char *type, const char *url, struct ef_node *broker, const char *topic)
 {
     d->n = n;
     d->r = r;
@@ -1085,8 +1080,7 @@ static int cb_init(struct ef_node *n, const struct ef_val *config)
                       "the others >= 0");
         return EF_EINVAL;
     }
-    if (ef_val_type(r->headers_cfg) != EF_OBJ ||
-        ef_val_obj_len(r->headers_cfg) > MAX_HEADERS) {
+    if (ef_val_type(r->headers_cfg) != EF_OBJ || ef_val_obj_len(r->headers_cfg) > MAX_HEADERS) {
         ef_node_error(n, NULL, "headers must be an object of at most %d strings", MAX_HEADERS);
         return EF_EINVAL;
     }
@@ -1097,8 +1091,8 @@ static int cb_init(struct ef_node *n, const struct ef_val *config)
                           ef_val_obj_key_at(r->headers_cfg, i, NULL));
             return EF_EINVAL;
         }
-        r->headers[r->nheaders++] = (struct ef_http_header){
-            ef_val_obj_key_at(r->headers_cfg, i, NULL), ef_val_str_get(v)};
+        r->headers[r->nheaders++] =
+            (struct ef_http_header){ef_val_obj_key_at(r->headers_cfg, i, NULL), ef_val_str_get(v)};
     }
     if (dest_init(n, r, &r->cloud, "cloud", r->cloud_type, r->cloud_url, r->cloud_broker,
                   r->cloud_topic) != 0 ||
