@@ -831,6 +831,7 @@ static int report(struct ef_node *n, struct rtc *r, struct ef_msg *msg)
         ef_val_obj_set_take(p, "cloud", dest_stats(r, &r->cloud));
         ef_val_obj_set_take(p, "onprem", dest_stats(r, &r->onprem));
         ef_val_obj_set_take(p, "local", ef_val_num((double)r->local_count));
+        ef_val_obj_set_take(p, "time", ef_val_num(ef_now_ms()));
     }
     if (!p || ef_msg_set_take(msg, "payload", p) != 0) {
         ef_val_unref(p);
