@@ -82,6 +82,7 @@ struct dest {
     uint64_t backoff_until; /* ef_mono_ms(); 0: none */
     unsigned attempt;
     char last_error[256];
+    char open_error[512]; /* why the queue could not be opened */
     double latency_ms;
     bool have_latency;
     double tokens;
@@ -714,7 +715,17 @@ static void update_status(struct rtc *r)
     int active = 0;
     for (int i = 0; i < 2; i++) {
         struct dest *d = ds[i];
-        if (d->kind == DEST_NONE || !d->q) {
+        if (d->kind == DEST_NONE) {
+            continue;
+        }
+        if (!d->q) {
+            fill = "red";
+            used += (size_t)snprintf(text + used, sizeof(text) - used, "%s%s queue unavailable",
+                                     active ? " | " : "", d->name);
+            if (used >= sizeof(text)) {
+                used = sizeof(text) - 1;
+            }
+            active++;
             continue;
         }
         struct rtcq_stats st;
@@ -935,6 +946,11 @@ static int cb_input(struct ef_node *n, struct ef_msg *msg)
             return send_local(n, r, msg);
         }
     }
+    if (!d->q) {
+        ef_node_error(n, msg, "%s queue is not available: %s", d->name, d->open_error);
+        ef_msg_free(msg);
+        return EF_INPUT_DONE;
+    }
     int rc = encode(r, msg);
     if (rc == 0) {
         rc = rtcq_append(d->q, r->rec.p, r->rec.len, ef_now_ms());
@@ -1026,6 +1042,7 @@ static int open_queue(struct ef_node *n, struct rtc *r, struct dest *d)
     }
     int rc = rtcq_open(dir, &o, &d->q, err, sizeof(err));
     if (rc != 0) {
+        snprintf(d->open_error, sizeof(d->open_error), "%s", err);
         ef_node_error(n, NULL, "%s queue: %s", d->name, err);
         return rc;
     }
@@ -1114,9 +1131,6 @@ static int cb_init(struct ef_node *n, const struct ef_val *config)
                           ds[i]->name, ds[i]->name);
             return EF_EINVAL;
         }
-        if (ds[i]->kind != DEST_NONE && open_queue(n, r, ds[i]) != 0) {
-            return EF_EIO;
-        }
     }
     r->status_timer = ef_timer_new(n, on_status_timer, r);
     if (!r->status_timer) {
@@ -1141,6 +1155,13 @@ static void cb_start(struct ef_node *n)
             if (!ds[i]->attached) {
                 ef_node_error(n, NULL, "%s: cannot use the mqtt-broker node", ds[i]->name);
             }
+        }
+    }
+    /* The queues open here, not in cb_init: on a redeploy the new flow is built while the old
+     * one (which holds the queue's lock) still runs, and is started after it closed. */
+    for (int i = 0; i < 2; i++) {
+        if (ds[i]->kind != DEST_NONE) {
+            open_queue(n, r, ds[i]);
         }
     }
     ef_timer_start(r->status_timer, STATUS_MS, STATUS_MS);
