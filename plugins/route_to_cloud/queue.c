@@ -73,7 +73,7 @@ struct rtcq {
     bool head_ts_known; /* head_ts is valid */
     uint64_t next_seq, trimmed_seq, cur_gen;
     uint64_t records, bytes;
-    bool dirty;
+    bool dirty, cur_dirty; /* written since the last sync: segment, cursor */
     struct rdbuf rbuf, hbuf;
     struct rtcq_stats c; /* counters */
 };
@@ -360,7 +360,7 @@ static int cursor_write(struct rtcq *q)
         q->c.io_errors++;
         return EF_EIO;
     }
-    q->dirty = true;
+    q->cur_dirty = true;
     return 0;
 }
 
@@ -790,17 +790,14 @@ int rtcq_append(struct rtcq *q, const void *data, size_t len, double ts_ms)
 
 int rtcq_sync(struct rtcq *q)
 {
-    if (!q->dirty) {
-        return 0;
-    }
-    q->dirty = false;
     int rc = 0;
-    if (q->wfd >= 0 && fdatasync(q->wfd) != 0) {
+    if (q->dirty && q->wfd >= 0 && fdatasync(q->wfd) != 0) {
         rc = EF_EIO;
     }
-    if (q->cur_fd >= 0 && fdatasync(q->cur_fd) != 0) {
+    if (q->cur_dirty && q->cur_fd >= 0 && fdatasync(q->cur_fd) != 0) {
         rc = EF_EIO;
     }
+    q->dirty = q->cur_dirty = false;
     if (rc) {
         q->c.io_errors++;
     }

@@ -946,6 +946,15 @@ static int cb_input(struct ef_node *n, struct ef_msg *msg)
             return send_local(n, r, msg);
         }
     }
+    if (d->kind == DEST_MQTT && !*d->topic) {
+        const struct ef_val *t = ef_msg_get(msg, "topic");
+        if (ef_val_type(t) != EF_STR || !ef_val_str_len(t)) {
+            ef_node_error(n, msg, "%s: msg.topic must be a non-empty string (no %sTopic is set)",
+                          d->name, d->name);
+            ef_msg_free(msg);
+            return EF_INPUT_DONE;
+        }
+    }
     if (!d->q) {
         ef_node_error(n, msg, "%s queue is not available: %s", d->name, d->open_error);
         ef_msg_free(msg);
