@@ -429,11 +429,21 @@ void mqtt_opts__free(struct mqtt_opts *o)
     memset(o, 0, sizeof(*o));
 }
 
+/* Runs p's done callback once (when its origin is still there). */
+static void pub_finish(struct mqtt_pub *p, const char *error)
+{
+    if (p->done && p->origin) {
+        p->done(p->origin, error, p->done_arg);
+    }
+    p->done = NULL;
+}
+
 void mqtt_pub__free(struct mqtt_pub *p)
 {
     if (!p) {
         return;
     }
+    pub_finish(p, "not delivered (connection lost or closed)");
     free(p->topic);
     free(p->payload);
     MQTTProperties_free(&p->props);
@@ -806,7 +816,7 @@ static void on_retry(struct ef_node *n, void *arg)
 void mqtt_conn__start(struct mqtt_conn *c)
 {
     c->started = true;
-    if (c->nusers > 0 && c->opts.auto_connect) {
+    if (c->nusers + c->nquiet > 0 && c->opts.auto_connect) {
         mqtt_conn__connect(c);
     }
 }
@@ -874,6 +884,10 @@ static bool transient_rc(int rc)
 static void report_drop(struct mqtt_conn *c, struct mqtt_pub *p, const char *why)
 {
     c->dropped_rejected++;
+    if (p->done) {
+        pub_finish(p, why); /* the origin reports it its own way */
+        return;
+    }
     struct ef_node *n = p->origin ? p->origin : c->node;
     ef_node_error(n, NULL, "publish to '%s' failed: %s", p->topic, why);
 }
@@ -957,6 +971,7 @@ int mqtt_conn__publish(struct mqtt_conn *c, struct mqtt_pub *p)
     p->next = NULL;
     if (c->state != MQTT_CONNECTED && p->qos == 0) {
         c->dropped_qos0_offline++;
+        p->done = NULL; /* refused: the caller is told by the return value */
         mqtt_pub__free(p);
         return EF_ESTATE;
     }
@@ -969,6 +984,7 @@ int mqtt_conn__publish(struct mqtt_conn *c, struct mqtt_pub *p)
                          display_name(c, name, sizeof(name)), c->q_count, c->q_bytes,
                          (unsigned long long)c->dropped_buffer_full, p->qos);
         }
+        p->done = NULL;
         mqtt_pub__free(p);
         return EF_EFULL;
     }
@@ -1155,7 +1171,24 @@ void mqtt_conn__register(struct mqtt_conn *c, struct ef_node *user)
     }
     c->users[c->nusers++] = user;
     mqtt_conn__show_status(c, user);
-    if (c->nusers == 1 && c->started && c->opts.auto_connect) {
+    if (c->nusers + c->nquiet == 1 && c->started && c->opts.auto_connect) {
+        mqtt_conn__connect(c);
+    }
+}
+
+void mqtt_conn__register_quiet(struct mqtt_conn *c, struct ef_node *user)
+{
+    if (c->nquiet == c->quiet_cap) {
+        size_t cap = c->quiet_cap ? c->quiet_cap * 2 : 4;
+        struct ef_node **nu = realloc(c->quiet, cap * sizeof(*nu));
+        if (!nu) {
+            return;
+        }
+        c->quiet = nu;
+        c->quiet_cap = cap;
+    }
+    c->quiet[c->nquiet++] = user;
+    if (c->nusers + c->nquiet == 1 && c->started && c->opts.auto_connect) {
         mqtt_conn__connect(c);
     }
 }
@@ -1173,6 +1206,13 @@ void mqtt_conn__deregister(struct mqtt_conn *c, struct ef_node *user)
         if (c->users[i] == user) {
             memmove(&c->users[i], &c->users[i + 1], (c->nusers - i - 1) * sizeof(c->users[0]));
             c->nusers--;
+            break;
+        }
+    }
+    for (size_t i = 0; i < c->nquiet; i++) {
+        if (c->quiet[i] == user) {
+            memmove(&c->quiet[i], &c->quiet[i + 1], (c->nquiet - i - 1) * sizeof(c->quiet[0]));
+            c->nquiet--;
             break;
         }
     }
@@ -1371,6 +1411,7 @@ static void on_pub_done(struct mqtt_conn *c, struct mqtt_ev *ev)
     }
     if (ev->ok) {
         c->sent++;
+        pub_finish(p, NULL);
         mqtt_pub__free(p);
     } else if (ev->reason >= 0x80) {
         report_drop(c, p, MQTTReasonCode_toString((enum MQTTReasonCodes)ev->reason));
@@ -1486,6 +1527,9 @@ void mqtt_conn__close(struct mqtt_conn *c)
     free(c->users);
     c->users = NULL;
     c->nusers = c->users_cap = 0;
+    free(c->quiet);
+    c->quiet = NULL;
+    c->nquiet = c->quiet_cap = 0;
     mqtt_opts__free(&c->opts);
     ef_val_unref(c->cfg);
     c->cfg = NULL;

@@ -89,6 +89,9 @@ struct mqtt_pub {
     bool retain;
     MQTTProperties props;
     struct ef_node *origin; /* the node that published it (NULL once it closed) */
+    /* ef_mqtt_publish's completion: called once with NULL (acknowledged) or why not */
+    void (*done)(struct ef_node *origin, const char *error, void *arg);
+    void *done_arg;
 };
 
 enum mqtt_state {
@@ -118,6 +121,9 @@ struct mqtt_conn {
     /* users (mqtt in / mqtt out nodes) */
     struct ef_node **users;
     size_t nusers, users_cap;
+    /* users through the SDK (ef_mqtt_attach): they keep the connection up, set their own status */
+    struct ef_node **quiet;
+    size_t nquiet, quiet_cap;
     /* subscriptions */
     struct mqtt_sub *subs;
     size_t nsubs, subs_cap;
@@ -164,6 +170,8 @@ void mqtt_conn__start(struct mqtt_conn *c);
 void mqtt_conn__close(struct mqtt_conn *c);
 /* Adds a user node (its status follows the connection); connects on the first. */
 void mqtt_conn__register(struct mqtt_conn *c, struct ef_node *user);
+/* Adds a user whose status the connection leaves alone (ef_mqtt_attach). */
+void mqtt_conn__register_quiet(struct mqtt_conn *c, struct ef_node *user);
 /* Removes a user node and its subscriptions. */
 void mqtt_conn__deregister(struct mqtt_conn *c, struct ef_node *user);
 /* Sets the status of one user node (or all when user is NULL) from the state. */
@@ -199,7 +207,10 @@ int mqtt_conn__publish(struct mqtt_conn *c, struct mqtt_pub *p);
  * active connection is cycled. Takes msg. Returns EF_INPUT_DONE.
  */
 int mqtt_conn__connect_action(struct ef_node *n, struct mqtt_conn *c, struct ef_msg *msg);
-/* Frees a publish record (NULL-safe). */
+/*
+ * Frees a publish record (NULL-safe). A pending done callback of a live
+ * origin runs first with "not delivered (connection lost or closed)".
+ */
 void mqtt_pub__free(struct mqtt_pub *p);
 /* A v5 topic alias check: 0, or EF_ERANGE when alias is not allowed by the server. */
 int mqtt_conn__topic_alias_ok(const struct mqtt_conn *c, int alias);

@@ -115,6 +115,11 @@ struct ef_node *ef_node_lookup(const struct ef_node *n, const char *id);
  * node's "credentials" member in the flow), never from its properties.
  */
 const struct ef_val *ef_node_credentials(const struct ef_node *n);
+/*
+ * The runtime's user directory (settings userDir or --userDir; "" means the
+ * current directory), where nodes keep their files. Borrowed; never NULL.
+ */
+const char *ef_node_user_dir(const struct ef_node *n);
 /* The registered type of a node (borrowed). */
 const struct ef_node_type *ef_node_type_of(const struct ef_node *n);
 /*
@@ -122,11 +127,6 @@ const struct ef_node_type *ef_node_type_of(const struct ef_node *n);
  * runs), e.g. "inferRuntimeLibrary"; NULL when the key is absent.
  */
 const struct ef_val *ef_node_setting(const struct ef_node *n, const char *key);
-/*
- * The user directory (settings userDir, or --user-dir), borrowed; "" when
- * none is set (relative paths then resolve against the current directory).
- */
-const char *ef_node_user_dir(const struct ef_node *n);
 
 /* ---- Messages ---- */
 /*
