@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <edgeflow/mustache.h>
+
 #include "js.h"
 #include "mustache.h"
 
@@ -999,4 +1001,18 @@ char *mst__render(const struct mst_template *t, const struct ef_val *view,
         *len = r.out.len;
     }
     return r.out.p;
+}
+
+/* ---- Public SDK (edgeflow/mustache.h) ---- */
+
+char *ef_mustache_render(const char *tmpl, size_t len, const struct ef_val *view, size_t *out_len,
+                         char *err, size_t errlen)
+{
+    struct mst_template *t = mst__parse(tmpl ? tmpl : "", tmpl ? len : 0, err, errlen);
+    if (!t) {
+        return NULL;
+    }
+    char *out = mst__render(t, view, NULL, out_len, err, errlen);
+    mst__free(t);
+    return out;
 }

@@ -9,6 +9,7 @@
 #include <edgeflow/log.h>
 #include <edgeflow/loop.h>
 #include <edgeflow/msg.h>
+#include <edgeflow/mustache.h>
 #include <edgeflow/node.h>
 #include <edgeflow/path.h>
 #include <edgeflow/plugin.h>
