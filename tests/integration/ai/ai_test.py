@@ -1,0 +1,543 @@
+#!/usr/bin/env python3
+"""
+ai_test.py - integration tests of the ai agent plugin (ai-model, ai agent,
+ai tool, ai tool result): the real edgeflow binary runs a flow whose models
+are scripted OpenAI-compatible servers (fake_openai.py) on free loopback
+ports; each case checks what came out of the flow (debug and catch output,
+the log) and what the agent sent to each model (messages, tools schema,
+headers).
+
+    ai_test.py EDGEFLOW_BINARY CASE      (CASE: see CASES below, or "all")
+
+Exit status 0 when the case passes; what differed is printed otherwise.
+"""
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "mqtt"))
+from fake_openai import FakeModel  # noqa: E402
+from mqttlib import Run, free_port  # noqa: E402
+
+BIN = None
+WORK = None
+
+
+class Fail(Exception):
+    pass
+
+
+def check(cond, what):
+    if not cond:
+        raise Fail(what)
+
+
+def eq(got, want, what):
+    if got != want:
+        raise Fail("%s: got %s, want %s" % (what, json.dumps(got), json.dumps(want)))
+
+
+# ---- flow building ----
+
+def tab():
+    return {"id": "t1", "type": "tab", "label": "ai"}
+
+
+def model(mid, url, model_name="local-llm", name="", **kw):
+    n = {"id": mid, "type": "ai-model", "name": name, "baseURL": url, "model": model_name,
+         "timeout": 5}
+    n.update(kw)
+    return n
+
+
+def agent(aid, model_id, wires, **kw):
+    n = {"id": aid, "type": "ai agent", "z": "t1", "name": "", "model": model_id,
+         "wires": [wires]}
+    n.update(kw)
+    return n
+
+
+def tool(tid, name, params, wires, **kw):
+    n = {"id": tid, "type": "ai tool", "z": "t1", "toolName": name,
+         "description": "the %s tool" % name, "parameters": params, "wires": [wires]}
+    n.update(kw)
+    return n
+
+
+def result(rid):
+    return {"id": rid, "type": "ai tool result", "z": "t1", "wires": []}
+
+
+def template(tid, text, wires):
+    return {"id": tid, "type": "template", "z": "t1", "name": "", "field": "payload",
+            "fieldType": "msg", "format": "handlebars", "syntax": "mustache", "template": text,
+            "output": "str", "wires": [wires]}
+
+
+def delay(did, ms, wires):
+    return {"id": did, "type": "delay", "z": "t1", "pauseType": "delay", "timeout": str(ms),
+            "timeoutUnits": "milliseconds", "rate": "1", "nbRateUnits": "1", "rateUnits": "second",
+            "randomFirst": "1", "randomLast": "5", "randomUnits": "seconds", "drop": False,
+            "allowrate": False, "outputs": 1, "wires": [wires]}
+
+
+def inject(iid, wires, payload, delay_s=0.1, extra=None):
+    props = [{"p": "payload"}]
+    for k, v in (extra or {}).items():
+        vt = "bool" if isinstance(v, bool) else "str"
+        props.append({"p": k, "v": str(v).lower() if isinstance(v, bool) else v, "vt": vt})
+    return {"id": iid, "type": "inject", "z": "t1", "props": props, "repeat": "", "crontab": "",
+            "once": True, "onceDelay": delay_s, "topic": "", "payload": payload,
+            "payloadType": "str", "wires": [wires]}
+
+
+def debug(did):
+    return {"id": did, "type": "debug", "z": "t1", "active": True, "tosidebar": True,
+            "console": False, "tostatus": False, "complete": "true", "targetType": "full",
+            "wires": []}
+
+
+def catch(cid, wires):
+    return {"id": cid, "type": "catch", "z": "t1", "scope": None, "uncaught": False,
+            "wires": [wires]}
+
+
+def creds(node, key):
+    node["credentials"] = {"apiKey": key}
+    return node
+
+
+def reply(content, usage=None):
+    e = {"message": {"role": "assistant", "content": content}}
+    if usage:
+        e["usage"] = usage
+    return e
+
+
+def calls(*tcs):
+    return {"message": {"role": "assistant", "content": None, "tool_calls": [
+        {"id": cid, "type": "function", "function": {"name": name, "arguments": args}}
+        for cid, name, args in tcs]}}
+
+
+READINGS_SCHEMA = {"type": "object",
+                   "properties": {"sensor": {"type": "string", "enum": ["pump1", "pump2"]},
+                                  "minutes": {"type": "integer", "minimum": 1, "maximum": 60}},
+                   "required": ["sensor"], "additionalProperties": False}
+LOG_SCHEMA = {"type": "object", "properties": {"machine": {"type": "string", "minLength": 1}},
+              "required": ["machine"]}
+
+
+def start(flow, name="flow"):
+    return Run(BIN, flow, WORK, name=name)
+
+
+def outputs(run, did, count, timeout=8.0):
+    run.wait_for(lambda lines: sum(1 for l in lines if l.get("id") == did) >= count, timeout)
+    return run.values(did)
+
+
+def tool_messages(body):
+    return [m for m in body["messages"] if m["role"] == "tool"]
+
+
+# ---- cases ----
+
+def case_basic():
+    """One question, no tools: request shape, headers, answer, usage, log line."""
+    m = FakeModel([reply("Pump 1 is fine.", {"prompt_tokens": 21, "completion_tokens": 4,
+                                             "total_tokens": 25})])
+    flow = [tab(), creds(model("m1", m.base_url + "/", "llama3.2:3b", maxTokens=256,
+                               temperature="0.2"), "sk-local"),
+            inject("i1", ["a1"], "How is pump 1?", extra={"topic": "pumps & valves"}),
+            agent("a1", "m1", ["d1"], systemPrompt="You watch the {{topic}} ({{{topic}}})."),
+            debug("d1")]
+    run = start(flow)
+    out = outputs(run, "d1", 1)
+    run.stop()
+    m.stop()
+    check(len(out) == 1, "no answer: %s" % run.log[-10:])
+    msg = out[0]
+    eq(msg["payload"], "Pump 1 is fine.", "payload")
+    eq(msg["agent"]["model"], "llama3.2:3b", "agent.model")
+    eq(msg["agent"]["fallback"], False, "agent.fallback")
+    eq(msg["agent"]["iterations"], 1, "agent.iterations")
+    eq(msg["agent"]["usage"], {"prompt_tokens": 21, "completion_tokens": 4, "total_tokens": 25},
+       "agent.usage")
+    eq([s["type"] for s in msg["agent"]["steps"]], ["model"], "steps")
+    eq(len(m.requests), 1, "requests")
+    req = m.requests[0]
+    eq(req["path"], "/v1/chat/completions", "path")
+    eq(req["headers"].get("authorization"), "Bearer sk-local", "authorization header")
+    check(req["headers"].get("content-type", "").startswith("application/json"), "content type")
+    body = req["body"]
+    eq(body["model"], "llama3.2:3b", "model")
+    eq(body["max_tokens"], 256, "max_tokens")
+    eq(body["temperature"], 0.2, "temperature")
+    check("tools" not in body, "tools sent without tools")
+    # Mustache escapes HTML in {{ }} as the template node does; {{{ }}} does not
+    eq(body["messages"], [{"role": "system",
+                           "content": "You watch the pumps &amp; valves (pumps & valves)."},
+                          {"role": "user", "content": "How is pump 1?"}], "messages")
+    check(any("model llama3.2:3b: HTTP 200, 21 prompt + 4 completion = 25 tokens" in l
+              for l in run.log), "no request log line: %s" % run.log[-10:])
+
+
+def case_tools():
+    """Two tool calls in one reply run in parallel; results go back in order."""
+    m = FakeModel([
+        calls(("call_a", "get_readings", '{"sensor":"pump1","minutes":10}'),
+              ("call_b", "read_log", '{"machine":"pump1"}')),
+        reply("Work order: replace the bearing of pump 1."),
+    ])
+    flow = [tab(), model("m1", m.base_url),
+            inject("i1", ["a1"], "Vibration alert on pump1", extra={"sessionId": "s-1"}),
+            agent("a1", "m1", ["d1"], tools=["tr", "tl"], systemPrompt="Plant assistant"),
+            # get_readings answers slowly (after read_log): order must still follow the calls
+            tool("tr", "get_readings", READINGS_SCHEMA, ["dl", "dtr"]),
+            delay("dl", 300, ["fr"]),
+            template("fr", '{"sensor":"{{payload.sensor}}","rms":[4.1,4.3,7.9]}', ["res"]),
+            tool("tl", "read_log", LOG_SCHEMA, ["fl"]),
+            template("fl", "{{payload.machine}}: bearing noise reported 2 days ago", ["res"]),
+            result("res"), debug("d1"), debug("dtr")]
+    run = start(flow)
+    out = outputs(run, "d1", 1)
+    trs = run.values("dtr")
+    run.stop()
+    m.stop()
+    check(len(out) == 1, "no answer: %s" % run.log[-10:])
+    eq(out[0]["payload"], "Work order: replace the bearing of pump 1.", "payload")
+    eq(len(m.requests), 2, "requests")
+    first, second = m.bodies()
+    eq(first["tools"], [
+        {"type": "function", "function": {"name": "get_readings",
+                                          "description": "the get_readings tool",
+                                          "parameters": READINGS_SCHEMA}},
+        {"type": "function", "function": {"name": "read_log", "description": "the read_log tool",
+                                          "parameters": LOG_SCHEMA}}], "tools schema")
+    eq(second["tools"], first["tools"], "tools of the second request")
+    msgs = second["messages"]
+    eq([x["role"] for x in msgs], ["system", "user", "assistant", "tool", "tool"], "roles")
+    eq([t["id"] for t in msgs[2]["tool_calls"]], ["call_a", "call_b"], "assistant tool_calls")
+    eq(msgs[3], {"role": "tool", "content": '{"sensor":"pump1","rms":[4.1,4.3,7.9]}',
+                 "tool_call_id": "call_a"}, "first tool message")
+    eq(msgs[4], {"role": "tool", "content": "pump1: bearing noise reported 2 days ago",
+                 "tool_call_id": "call_b"}, "second tool message")
+    # what the flow saw for get_readings
+    eq(len(trs), 1, "get_readings calls")
+    eq(trs[0]["payload"], {"sensor": "pump1", "minutes": 10}, "tool arguments")
+    tc = trs[0]["toolCall"]
+    eq((tc["name"], tc["agent"], tc["callId"], tc["session"]),
+       ("get_readings", "a1", "call_a", "s-1"), "msg.toolCall")
+    steps = out[0]["agent"]["steps"]
+    eq([s["type"] for s in steps], ["model", "tool", "tool", "model"], "step types")
+    eq([s.get("name") for s in steps if s["type"] == "tool"], ["read_log", "get_readings"],
+       "tool steps in completion order")
+    eq(out[0]["agent"]["iterations"], 2, "iterations")
+    eq(out[0]["agent"]["usage"]["total_tokens"], 30, "usage summed")
+
+
+def case_invalid():
+    """Malformed arguments, an unknown tool and a schema violation go back to the model."""
+    m = FakeModel([
+        calls(("c1", "get_readings", '{"sensor": "pump1",'),
+              ("c2", "delete_everything", "{}"),
+              ("c3", "get_readings", '{"sensor":"pump9","minutes":10}'),
+              ("c4", "get_readings", '{"sensor":"pump1","minutes":0}'),
+              ("c5", "get_readings", '{"sensor":"pump1","extra":1}'),
+              ("c6", "read_log", '{}'),
+              ("c7", "get_readings", '[1]')),
+        reply("Sorry, I could not read the data."),
+    ])
+    flow = [tab(), model("m1", m.base_url), inject("i1", ["a1"], "check pump"),
+            agent("a1", "m1", ["d1"], tools=["tr", "tl"]),
+            tool("tr", "get_readings", READINGS_SCHEMA, ["dtr"]),
+            tool("tl", "read_log", LOG_SCHEMA, ["dtr"]),
+            debug("d1"), debug("dtr")]
+    run = start(flow)
+    out = outputs(run, "d1", 1)
+    time.sleep(0.2)
+    trs = run.values("dtr")
+    run.stop()
+    m.stop()
+    check(len(out) == 1, "no answer: %s" % run.log[-10:])
+    eq(trs, [], "the flow saw an invalid call")
+    tm = tool_messages(m.bodies()[1])
+    eq([t["tool_call_id"] for t in tm], ["c1", "c2", "c3", "c4", "c5", "c6", "c7"], "ids")
+    want = [
+        "Error: the arguments are not valid JSON",
+        "Error: unknown tool 'delete_everything'; the tools are: get_readings, read_log",
+        "Error: invalid arguments for 'get_readings': arguments.sensor: must be one of "
+        "\"pump1\", \"pump2\"",
+        "Error: invalid arguments for 'get_readings': arguments.minutes: must be >= 1",
+        "Error: invalid arguments for 'get_readings': arguments: unexpected property 'extra'",
+        "Error: invalid arguments for 'read_log': arguments: missing required property 'machine'",
+        "Error: the arguments must be a JSON object, got array",
+    ]
+    for t, w in zip(tm, want):
+        check(t["content"].startswith(w), "tool message %s: %r does not start with %r"
+              % (t["tool_call_id"], t["content"], w))
+    errs = [s for s in out[0]["agent"]["steps"] if s["type"] == "tool"]
+    check(len(errs) == 7 and all("error" in s for s in errs), "tool steps: %s" % errs)
+
+
+def case_endless():
+    """A model that never stops calling tools is stopped by maxIterations."""
+    m = FakeModel([dict(calls(("c", "read_log", '{"machine":"m"}')), repeat=True)])
+    flow = [tab(), model("m1", m.base_url), inject("i1", ["a1"], "loop"),
+            agent("a1", "m1", ["d1"], tools=["tl"], maxIterations=3),
+            tool("tl", "read_log", LOG_SCHEMA, ["fl"]), template("fl", "nothing new", ["res"]),
+            result("res"), debug("d1"), catch("c1", ["dc"]), debug("dc")]
+    run = start(flow)
+    errs = outputs(run, "dc", 1)
+    time.sleep(0.3)
+    out = run.values("d1")
+    run.stop()
+    m.stop()
+    eq(out, [], "answers")
+    check(len(errs) == 1, "no error: %s" % run.log[-10:])
+    eq(errs[0]["error"]["message"], "stopped after 3 iterations: the model still asks for tools",
+       "error")
+    eq(len(m.requests), 3, "requests")
+    eq(errs[0]["agent"]["iterations"], 3, "agent.iterations on the error message")
+    eq(len(tool_messages(m.bodies()[2])), 2, "tool messages in the last request")
+
+
+def case_timeout_tool():
+    """A tool whose flow never answers ends with an error the model sees."""
+    m = FakeModel([calls(("c1", "read_log", '{"machine":"m"}')), reply("no log")])
+    flow = [tab(), model("m1", m.base_url), inject("i1", ["a1"], "x"),
+            agent("a1", "m1", ["d1"], tools=["tl"]),
+            tool("tl", "read_log", LOG_SCHEMA, [], timeout=0.3), debug("d1")]
+    run = start(flow)
+    out = outputs(run, "d1", 1)
+    run.stop()
+    m.stop()
+    check(len(out) == 1, "no answer: %s" % run.log[-10:])
+    tm = tool_messages(m.bodies()[1])
+    eq(tm, [{"role": "tool", "content": "Error: the tool 'read_log' did not answer within 0.3 s",
+             "tool_call_id": "c1"}], "tool message")
+    check(out[0]["agent"]["steps"][1]["latencyMs"] >= 290, "timeout latency")
+
+
+def case_fallback_slow():
+    """The local model is too slow: the run moves to the cloud model."""
+    local = FakeModel([{"delay": 2.0, "message": {"content": "late"}}])
+    cloud = FakeModel([reply("from the cloud")])
+    flow = [tab(), model("ml", local.base_url, "phi3", name="local", timeout=0.5),
+            creds(model("mc", cloud.base_url, "gpt-4o-mini", name="cloud"), "sk-cloud"),
+            inject("i1", ["a1"], "q"), agent("a1", "ml", ["d1"], fallback="mc"), debug("d1")]
+    t0 = time.time()
+    run = start(flow)
+    out = outputs(run, "d1", 1)
+    took = time.time() - t0
+    run.stop()
+    local.stop()
+    cloud.stop()
+    check(len(out) == 1, "no answer: %s" % run.log[-10:])
+    eq(out[0]["payload"], "from the cloud", "payload")
+    eq((out[0]["agent"]["model"], out[0]["agent"]["fallback"]), ("cloud", True), "model")
+    eq(len(local.requests), 1, "local requests")
+    eq(len(cloud.requests), 1, "cloud requests")
+    eq(cloud.requests[0]["headers"].get("authorization"), "Bearer sk-cloud", "cloud key")
+    eq(cloud.bodies()[0]["model"], "gpt-4o-mini", "cloud model name")
+    eq(cloud.bodies()[0]["messages"], local.bodies()[0]["messages"], "same conversation")
+    check("authorization" not in local.requests[0]["headers"], "local got a key")
+    check(took < 1.9, "the timeout did not cut the slow request (%.2f s)" % took)
+    steps = out[0]["agent"]["steps"]
+    eq([(s["model"], "error" in s) for s in steps], [("local", True), ("cloud", False)], "steps")
+    check(any("model local failed" in l and "asking the fallback model cloud" in l
+              for l in run.log), "no fallback warning: %s" % run.log[-10:])
+
+
+def case_http500():
+    """HTTP 500: an error on the catch path without fallback, the fallback with one."""
+    bad = FakeModel([{"status": 500, "body": {"error": {"message": "model crashed"}},
+                      "repeat": True}])
+    cloud = FakeModel([reply("cloud answer")])
+    flow = [tab(), model("ml", bad.base_url, name="local"), model("mc", cloud.base_url,
+                                                                 name="cloud"),
+            inject("i1", ["a1"], "q1"), agent("a1", "ml", ["d1"]),
+            inject("i2", ["a2"], "q2", delay_s=0.3), agent("a2", "ml", ["d2"], fallback="mc"),
+            debug("d1"), debug("d2"), catch("c1", ["dc"]), debug("dc")]
+    run = start(flow)
+    errs = outputs(run, "dc", 1)
+    out2 = outputs(run, "d2", 1)
+    run.stop()
+    bad.stop()
+    cloud.stop()
+    check(len(errs) == 1, "no error: %s" % run.log[-10:])
+    eq(errs[0]["error"]["message"], "model local failed: HTTP 500: model crashed", "error")
+    eq(errs[0]["error"]["source"]["id"], "a1", "error source")
+    eq(run.values("d1"), [], "answer without a model")
+    check(len(out2) == 1, "no fallback answer")
+    eq((out2[0]["payload"], out2[0]["agent"]["model"]), ("cloud answer", "cloud"), "fallback")
+    eq(out2[0]["agent"]["steps"][0]["status"], 500, "status in the step")
+
+
+def case_refused():
+    """Nothing listens at the local model's port: error, or the fallback."""
+    port = free_port()
+    cloud = FakeModel([reply("cloud answer")])
+    flow = [tab(), model("ml", "http://127.0.0.1:%d/v1" % port, name="local"),
+            model("mc", cloud.base_url, name="cloud"),
+            inject("i1", ["a1"], "q1"), agent("a1", "ml", ["d1"]),
+            inject("i2", ["a2"], "q2", delay_s=0.3), agent("a2", "ml", ["d2"], fallback="mc"),
+            debug("d1"), debug("d2"), catch("c1", ["dc"]), debug("dc")]
+    run = start(flow)
+    errs = outputs(run, "dc", 1)
+    out2 = outputs(run, "d2", 1)
+    run.stop()
+    cloud.stop()
+    check(len(errs) == 1, "no error: %s" % run.log[-10:])
+    check(errs[0]["error"]["message"].startswith("model local failed: "),
+          "error: %s" % errs[0]["error"])
+    check(len(out2) == 1 and out2[0]["payload"] == "cloud answer", "no fallback answer")
+
+
+def case_sensitive():
+    """Sensitive messages (and sessions that had one) never reach the cloud model."""
+    local = FakeModel([reply("local answer 1"),
+                       {"status": 503, "body": {"error": {"message": "busy"}}, "repeat": True}])
+    cloud = FakeModel([reply("cloud answer")])
+    secret = "Operator badge 4711 reported the leak"
+    flow = [tab(), model("ml", local.base_url, name="local"),
+            model("mc", cloud.base_url, name="cloud"),
+            # 1: sensitive, local answers; 2: same session, not marked, local fails: the
+            # session holds a sensitive turn, so no cloud; 3: sensitive, local fails; 4: another
+            # session, not sensitive: cloud; 5: localOnly node: never cloud
+            inject("i1", ["a1"], secret, 0.1, {"sensitive": True, "sessionId": "s1"}),
+            inject("i2", ["a1"], "and now?", 0.6, {"sessionId": "s1"}),
+            inject("i3", ["a1"], secret + " again", 1.1, {"sensitive": True}),
+            inject("i4", ["a1"], "public question", 1.6, {"sessionId": "s2"}),
+            inject("i5", ["a2"], "local only question", 2.1),
+            agent("a1", "ml", ["d1"], fallback="mc"),
+            agent("a2", "ml", ["d1"], fallback="mc", localOnly=True),
+            debug("d1"), catch("c1", ["dc"]), debug("dc")]
+    run = start(flow)
+    errs = outputs(run, "dc", 3, timeout=10)
+    out = outputs(run, "d1", 2)
+    run.stop()
+    local.stop()
+    cloud.stop()
+    eq([o["payload"] for o in out], ["local answer 1", "cloud answer"], "answers")
+    eq(out[0]["agent"]["sensitive"], True, "agent.sensitive")
+    eq([e["payload"] for e in errs], ["and now?", secret + " again", "local only question"],
+       "failed messages")
+    check(all("not asking the fallback model cloud" in e["error"]["message"] for e in errs),
+          "errors: %s" % [e["error"]["message"] for e in errs])
+    check("the node is local only" in errs[2]["error"]["message"], "local only reason")
+    eq(len(cloud.requests), 1, "cloud requests")
+    sent = json.dumps(cloud.bodies())
+    check("4711" not in sent and "and now?" not in sent, "sensitive text reached the cloud")
+    eq(cloud.bodies()[0]["messages"], [{"role": "user", "content": "public question"}],
+       "cloud conversation")
+    eq(len(local.requests), 5, "local requests")
+
+
+def case_memory():
+    """Sessions remember the last memoryTurns turns; other sessions do not see them."""
+    m = FakeModel([reply("A1"), reply("A2"), reply("B1"), reply("A3")])
+    flow = [tab(), model("m1", m.base_url),
+            inject("i1", ["a1"], "Q1", 0.1, {"sessionId": "A"}),
+            inject("i2", ["a1"], "Q2", 0.5, {"sessionId": "A"}),
+            inject("i3", ["a1"], "P1", 0.9, {"sessionId": "B"}),
+            inject("i4", ["a1"], "Q3", 1.3, {"sessionId": "A"}),
+            agent("a1", "m1", ["d1"], memoryTurns=1, systemPrompt="S"), debug("d1")]
+    run = start(flow)
+    out = outputs(run, "d1", 4)
+    run.stop()
+    m.stop()
+    eq([o["payload"] for o in out], ["A1", "A2", "B1", "A3"], "answers")
+    b = m.bodies()
+
+    def conv(body):
+        return [(x["role"], x["content"]) for x in body["messages"]]
+    eq(conv(b[0]), [("system", "S"), ("user", "Q1")], "first")
+    eq(conv(b[1]), [("system", "S"), ("user", "Q1"), ("assistant", "A1"), ("user", "Q2")],
+       "second (remembers one turn)")
+    eq(conv(b[2]), [("system", "S"), ("user", "P1")], "other session")
+    eq(conv(b[3]), [("system", "S"), ("user", "Q2"), ("assistant", "A2"), ("user", "Q3")],
+       "window of one turn")
+
+
+def case_bad_reply():
+    """A 200 reply that is not a chat completion is a model failure, not a crash."""
+    m = FakeModel([{"raw": "<html>proxy login</html>"}, {"body": {"choices": []}}])
+    flow = [tab(), model("m1", m.base_url, name="local"),
+            inject("i1", ["a1"], "q1"), inject("i2", ["a1"], "q2", 0.4),
+            agent("a1", "m1", ["d1"]), debug("d1"), catch("c1", ["dc"]), debug("dc")]
+    run = start(flow)
+    errs = outputs(run, "dc", 2)
+    run.stop()
+    m.stop()
+    eq(len(errs), 2, "errors")
+    for e in errs:
+        check(e["error"]["message"].startswith("model local failed: the reply has no "
+                                               "choices[0].message"), "error: %s" % e["error"])
+
+
+def case_config_errors():
+    """Bad configuration is refused with messages naming the node and property."""
+    flow = [tab(), model("m1", "ftp://x/v1"),
+            agent("a1", "m1", [], maxIterations=0),
+            tool("tb1", "bad name!", {"type": "object"}, []),
+            tool("tb2", "ok", {"type": "object", "properties": {"a": {"type": "strin"}}}, [])]
+    path = os.path.join(WORK, "bad.json")
+    with open(path, "w") as f:
+        json.dump(flow, f)
+    import subprocess
+    p = subprocess.run([BIN, "check", path], capture_output=True, text=True, timeout=20)
+    text = p.stdout + p.stderr
+    check(p.returncode != 0, "check accepted a bad flow")
+    for want in ["baseURL must start with http:// or https://",
+                 "maxIterations must be from 1 to 1000",
+                 "toolName 'bad name!' must be 1 to 64 letters",
+                 "parameters: properties.a.type: must be object, array, string"]:
+        check(want in text, "missing %r in:\n%s" % (want, text))
+
+
+CASES = {
+    "basic": case_basic,
+    "tools": case_tools,
+    "invalid": case_invalid,
+    "endless": case_endless,
+    "timeout_tool": case_timeout_tool,
+    "fallback_slow": case_fallback_slow,
+    "http500": case_http500,
+    "refused": case_refused,
+    "sensitive": case_sensitive,
+    "memory": case_memory,
+    "bad_reply": case_bad_reply,
+    "config_errors": case_config_errors,
+}
+
+
+def main():
+    global BIN, WORK
+    if len(sys.argv) != 3 or (sys.argv[2] not in CASES and sys.argv[2] != "all"):
+        sys.stderr.write("usage: ai_test.py EDGEFLOW_BINARY CASE (%s|all)\n" % "|".join(CASES))
+        return 2
+    BIN = os.path.abspath(sys.argv[1])
+    names = list(CASES) if sys.argv[2] == "all" else [sys.argv[2]]
+    failed = 0
+    for name in names:
+        WORK = tempfile.mkdtemp(prefix="ef-ai-")
+        try:
+            CASES[name]()
+            print("ok   %s" % name)
+        except (Fail, RuntimeError) as e:
+            failed += 1
+            print("FAIL %s: %s" % (name, e))
+        finally:
+            shutil.rmtree(WORK, ignore_errors=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
