@@ -872,8 +872,9 @@ static int run_messages(struct run *r, char *err, size_t errlen)
     }
     if (*a->system_prompt) {
         size_t len;
-        char *text = ef_mustache_render(a->system_prompt, strlen(a->system_prompt),
-                                        ef_msg_root(r->msg), &len, err, errlen);
+        char *text =
+            ef_mustache_render(a->system_prompt, strlen(a->system_prompt), ef_msg_root(r->msg),
+                               EF_MUSTACHE_NO_ESCAPE, &len, err, errlen);
         if (!text) {
             return EF_EINVAL;
         }
@@ -1003,7 +1004,7 @@ static int cb_agent_init(struct ef_node *n, const struct ef_val *config)
     /* Rendering against an empty object finds template syntax errors now, not per message. */
     char err[512];
     struct ef_val *empty = ef_val_obj();
-    char *probe = empty ? ef_mustache_render(a->system_prompt, strlen(a->system_prompt), empty,
+    char *probe = empty ? ef_mustache_render(a->system_prompt, strlen(a->system_prompt), empty, 0,
                                              NULL, err, sizeof(err))
                         : NULL;
     bool oom = !empty;

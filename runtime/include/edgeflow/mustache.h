@@ -11,16 +11,21 @@
 
 #include <edgeflow/val.h>
 
+/* Flags for ef_mustache_render. */
+enum {
+    EF_MUSTACHE_NO_ESCAPE = 1, /* {{name}} inserts text unescaped, as {{{name}}} (for text
+                                  that is not HTML, such as an LLM prompt) */
+};
+
 /*
  * Renders the template `tmpl` (len bytes) with `view` (borrowed, usually a
  * message's root object) as the outermost context; names found nowhere
- * render as "". Returns a malloc'ed NUL-terminated string the caller frees
- * (its length in *out_len when not NULL), or NULL with mustache.js's message
- * (e.g. "Unclosed tag at 12") in err on a syntax error or when out of memory.
- * (Added after the first plugin ABI: a plugin calling it does not load into
- * an older runtime.)
+ * render as "". `flags`: 0 or EF_MUSTACHE_NO_ESCAPE. Returns a malloc'ed NUL-terminated string the
+ * caller frees (its length in *out_len when not NULL), or NULL with mustache.js's message (e.g.
+ * "Unclosed tag at 12") in err on a syntax error or when out of memory. (Added after the first
+ * plugin ABI: a plugin calling it does not load into an older runtime.)
  */
-char *ef_mustache_render(const char *tmpl, size_t len, const struct ef_val *view, size_t *out_len,
-                         char *err, size_t errlen);
+char *ef_mustache_render(const char *tmpl, size_t len, const struct ef_val *view, int flags,
+                         size_t *out_len, char *err, size_t errlen);
 
 #endif

@@ -180,9 +180,9 @@ def case_basic():
     eq(body["max_tokens"], 256, "max_tokens")
     eq(body["temperature"], 0.2, "temperature")
     check("tools" not in body, "tools sent without tools")
-    # Mustache escapes HTML in {{ }} as the template node does; {{{ }}} does not
+    # a prompt is not HTML: {{ }} does not escape (as {{{ }}})
     eq(body["messages"], [{"role": "system",
-                           "content": "You watch the pumps &amp; valves (pumps & valves)."},
+                           "content": "You watch the pumps & valves (pumps & valves)."},
                           {"role": "user", "content": "How is pump 1?"}], "messages")
     check(any("model llama3.2:3b: HTTP 200, 21 prompt + 4 completion = 25 tokens" in l
               for l in run.log), "no request log line: %s" % run.log[-10:])
@@ -502,6 +502,89 @@ def case_config_errors():
         check(want in text, "missing %r in:\n%s" % (want, text))
 
 
+def case_tool_error():
+    """msg.error on the result is a failed call; a result after the timeout is only a warning."""
+    m = FakeModel([calls(("c1", "read_log", '{"machine":"m"}'),
+                         ("c2", "get_readings", '{"sensor":"pump2"}')), reply("done")])
+    flow = [tab(), model("m1", m.base_url), inject("i1", ["a1"], "x"),
+            agent("a1", "m1", ["d1"], tools=["tl", "tr"]),
+            tool("tl", "read_log", LOG_SCHEMA, ["ch"]),
+            {"id": "ch", "type": "change", "z": "t1", "name": "", "wires": [["res"]],
+             "rules": [{"t": "set", "p": "error", "pt": "msg", "to": "log server offline",
+                        "tot": "str"}]},
+            tool("tr", "get_readings", READINGS_SCHEMA, ["dl"], timeout=0.2),
+            delay("dl", 600, ["res"]), result("res"), debug("d1")]
+    run = start(flow)
+    out = outputs(run, "d1", 1)
+    late = run.wait_log("no ai agent is waiting for tool call a1-", timeout=3)
+    run.stop()
+    m.stop()
+    check(len(out) == 1, "no answer: %s" % run.log[-10:])
+    eq(tool_messages(m.bodies()[1]), [
+        {"role": "tool", "content": "Error: log server offline", "tool_call_id": "c1"},
+        {"role": "tool", "content": "Error: the tool 'get_readings' did not answer within 0.2 s",
+         "tool_call_id": "c2"}], "tool messages")
+    check(late, "no warning for the late result: %s" % run.log[-10:])
+
+
+def case_shutdown():
+    """Stopping edgeflow with a model request and a tool call in flight is clean."""
+    slow = FakeModel([{"delay": 3.0, "message": {"content": "late"}}])
+    m = FakeModel([calls(("c1", "read_log", '{"machine":"m"}'))])
+    flow = [tab(), model("ms", slow.base_url), model("m1", m.base_url),
+            inject("i1", ["a1", "a2"], "x"), agent("a1", "ms", ["d1"]),
+            agent("a2", "m1", ["d1"], tools=["tl"]), tool("tl", "read_log", LOG_SCHEMA, ["dt"]),
+            debug("d1"), debug("dt")]
+    run = start(flow)
+    check(outputs(run, "dt", 1), "the tool call did not leave: %s" % run.log[-10:])
+    time.sleep(0.2)
+    check(len(slow.requests) == 1, "no request to the slow model")
+    run.stop()  # raises on a non-zero exit or sanitizer report
+    slow.stop()
+    m.stop()
+    eq(run.values("d1"), [], "answers")
+
+
+def case_example():
+    """flows/ai-agent.json with its models pointed at scripted servers: both tools work."""
+    root = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
+    with open(os.path.join(root, "flows", "ai-agent.json")) as f:
+        flow = json.load(f)
+    local = FakeModel([calls(("r1", "get_recent_readings", '{"sensor":"pump1","count":3}'),
+                             ("r2", "read_maintenance_log", '{"machine":"pump1"}')),
+                       reply("WORK ORDER pump1: replace drive-end bearing (SKF 6309). High.")])
+    cloud = FakeModel([])
+    for n in flow:
+        if n["id"] == "ai_local":
+            n["baseURL"] = local.base_url
+        elif n["id"] == "ai_cloud":
+            n["baseURL"] = cloud.base_url
+        elif n["id"] == "log_file":
+            n["filename"] = os.path.join(root, n["filename"])
+        elif n["id"] == "alert":
+            n["onceDelay"] = 2.5
+    run = start(flow)
+    out = outputs(run, "order", 1, timeout=12)
+    run.stop()
+    local.stop()
+    cloud.stop()
+    check(len(out) == 1, "no work order: %s" % run.log[-10:])
+    eq(out[0]["payload"], "WORK ORDER pump1: replace drive-end bearing (SKF 6309). High.",
+       "work order")
+    eq(len(cloud.requests), 0, "cloud requests")
+    first, second = local.bodies()
+    check("An alert arrived on alert/pump1." in first["messages"][0]["content"], "system prompt")
+    eq(json.loads(first["messages"][1]["content"])["machine"], "pump1", "alert as user input")
+    tm = tool_messages(second)
+    readings = json.loads(tm[0]["content"])
+    eq((readings["sensor"], readings["unit"]), ("pump1", "mm/s RMS"), "readings tool")
+    check(1 <= len(readings["readings"]) <= 3 and all("rms" in r for r in readings["readings"]),
+          "readings: %s" % readings)
+    log = tm[1]["content"].split("\n")
+    eq(len(log), 3, "log lines of pump1")
+    check(all("pump1" in l for l in log), "log: %s" % log)
+
+
 CASES = {
     "basic": case_basic,
     "tools": case_tools,
@@ -515,6 +598,9 @@ CASES = {
     "memory": case_memory,
     "bad_reply": case_bad_reply,
     "config_errors": case_config_errors,
+    "tool_error": case_tool_error,
+    "shutdown": case_shutdown,
+    "example": case_example,
 }
 
 
