@@ -43,6 +43,7 @@ struct pending {
     struct ef_val *content;  /* the tool message's content once known */
     struct ef_timer *timer;  /* while waiting for the flow */
     double started;
+    double timeout_ms;
     bool waiting;
 };
 
@@ -120,6 +121,7 @@ static const struct ef_prop agent_props[] = {
 
 #define MEMORY_KEY "memory"
 #define MAX_RESPONSE (8u << 20)
+#define MAX_SESSIONS 1000 /* sessions remembered per agent */
 
 static void run_request(struct run *r);
 static void run_next(struct run *r);
@@ -207,7 +209,11 @@ static struct ef_val *memory_get(struct run *r)
     return mine;
 }
 
-/* Appends the finished turn to the session's memory, keeping the last memoryTurns turns. */
+/*
+ * Appends the finished turn to the session's memory, keeping the last memoryTurns turns. The
+ * session moves to the end of the memory object, and past MAX_SESSIONS the least recently
+ * updated session is forgotten.
+ */
 static void memory_add(struct run *r, const struct ef_val *answer)
 {
     struct agent *a = r->a;
@@ -216,34 +222,52 @@ static void memory_add(struct run *r, const struct ef_val *answer)
     }
     const char *store = *a->memory_store ? a->memory_store : NULL;
     struct ef_val *all = ef_ctx_get(a->n, EF_CTX_NODE, store, MEMORY_KEY);
-    struct ef_val *copy = ef_val_type(all) == EF_OBJ ? ef_val_copy(all) : ef_val_obj();
-    ef_val_unref(all);
-    if (!copy) {
-        return;
+    if (ef_val_type(all) != EF_OBJ) {
+        ef_val_unref(all);
+        all = ef_val_obj();
     }
+    struct ef_val *mem = all ? ef_val_mut(&all) : NULL; /* shallow copy of the stored object */
     const char *sid = ef_val_str_get(r->session);
     size_t sidlen = ef_val_str_len(r->session);
-    const struct ef_val *old = ef_val_obj_getn(copy, sid, sidlen);
+    struct ef_val *old = ef_val_ref(mem ? ef_val_obj_getn(mem, sid, sidlen) : NULL);
     struct ef_val *list = ef_val_arr();
-    size_t n = ef_val_type(old) == EF_ARR ? ef_val_arr_len(old) : 0;
-    size_t keep = (size_t)a->memory_turns * 2 - 2; /* room for this turn */
-    for (size_t i = n > keep ? n - keep : 0; list && i < n; i++) {
-        arr_push(list, ef_val_ref(ef_val_arr_at(old, i)));
-    }
     struct ef_val *u = chat_msg("user", ef_val_ref(r->user));
     struct ef_val *as = chat_msg("assistant", ef_val_ref((struct ef_val *)answer));
-    if (r->sensitive) {
-        obj_set(u, "sensitive", ef_val_bool(true));
-        obj_set(as, "sensitive", ef_val_bool(true));
+    bool ok = mem && list && u && as;
+    size_t n = ef_val_type(old) == EF_ARR ? ef_val_arr_len(old) : 0;
+    size_t keep = (size_t)a->memory_turns * 2 - 2; /* room for this turn */
+    for (size_t i = n > keep ? n - keep : 0; ok && i < n; i++) {
+        ok = arr_push(list, ef_val_ref(ef_val_arr_at(old, i))) == 0;
     }
-    if (!list || arr_push(list, u) || arr_push(list, as) ||
-        ef_val_obj_setn_take(copy, sid, sidlen, list) != 0) {
-        ef_val_unref(list);
-        ef_val_unref(copy);
-        return;
+    ef_val_unref(old);
+    if (ok && r->sensitive) {
+        ok = obj_set(u, "sensitive", ef_val_bool(true)) == 0 &&
+             obj_set(as, "sensitive", ef_val_bool(true)) == 0;
     }
-    if (ef_ctx_set_take(a->n, EF_CTX_NODE, store, MEMORY_KEY, copy) != 0) {
-        ef_val_unref(copy);
+    if (ok) {
+        ok = ef_val_arr_push_take(list, u) == 0;
+        u = ok ? NULL : u;
+    }
+    if (ok) {
+        ok = ef_val_arr_push_take(list, as) == 0;
+        as = ok ? NULL : as;
+    }
+    if (ok) {
+        ef_val_obj_del(mem, sid, sidlen);
+        ok = ef_val_obj_setn_take(mem, sid, sidlen, list) == 0;
+        list = ok ? NULL : list;
+    }
+    while (ok && ef_val_obj_len(mem) > MAX_SESSIONS) {
+        size_t klen;
+        char *k = strndup(ef_val_obj_key_at(mem, 0, &klen), klen);
+        ok = k && ef_val_obj_del(mem, k, klen) == 0;
+        free(k);
+    }
+    ef_val_unref(u);
+    ef_val_unref(as);
+    ef_val_unref(list);
+    if (!ok || ef_ctx_set_take(a->n, EF_CTX_NODE, store, MEMORY_KEY, all) != 0) {
+        ef_val_unref(all);
         ef_node_warn(a->n, "cannot store the conversation memory");
     }
 }
@@ -408,20 +432,9 @@ static void on_tool_timeout(struct ef_node *n, void *arg)
 {
     struct pending *p = arg;
     char text[160];
-    const struct ai_tool_conf *t = NULL;
-    struct run *r = p->run;
-    (void)n;
-    for (size_t i = 0; i < ef_val_arr_len(r->tools); i++) {
-        const char *tname = ef_val_str_get(
-            ef_val_obj_get(ef_val_obj_get(ef_val_arr_at(r->tools, i), "function"), "name"));
-        if (!strcmp(tname, ef_val_str_get(p->name))) {
-            t = ai__tool_conf(
-                ef_node_lookup(r->a->n, ef_val_str_get(ef_val_arr_at(r->tool_ids, i))));
-        }
-    }
     snprintf(text, sizeof(text), "the tool '%s' did not answer within %g s",
-             ef_val_str_get(p->name), t ? t->timeout_ms / 1000 : 0);
-    ef_node_warn(r->a->n, "tool call %s: %s", p->key, text);
+             ef_val_str_get(p->name), p->timeout_ms / 1000);
+    ef_node_warn(n, "tool call %s: %s", p->key, text);
     call_settle(p, NULL, text);
 }
 
@@ -543,6 +556,7 @@ static void call_start(struct run *r, struct pending *p, const struct ef_val *fn
         return;
     }
     p->started = ef_now_ms();
+    p->timeout_ms = t->timeout_ms;
     if (ef_node_send(tn, 0, m) != 0) {
         ef_msg_free(m);
         call_settle(p, NULL, "the flow's queue is full");
@@ -596,7 +610,12 @@ static void run_next(struct run *r)
     for (size_t i = 0; i < r->ncalls; i++) {
         struct pending *p = &r->calls[i];
         struct ef_val *m = chat_msg("tool", ef_val_ref(p->content));
-        if (!m || obj_set(m, "tool_call_id", ef_val_ref(p->model_id)) || arr_push(r->messages, m)) {
+        if (!m || obj_set(m, "tool_call_id", ef_val_ref(p->model_id)) != 0) {
+            ef_val_unref(m);
+            run_fail(r, "out of memory");
+            return;
+        }
+        if (arr_push(r->messages, m) != 0) {
             run_fail(r, "out of memory");
             return;
         }
@@ -664,6 +683,34 @@ static void error_body(const struct ef_http_res *res, char *out, size_t len)
     ef_val_unref(v);
 }
 
+/*
+ * The model's tool_calls (borrowed) with an "id" on every call: a new reference to the same
+ * array when all have one, else to a copy where calls without one get "call_<index>".
+ */
+static struct ef_val *with_call_ids(const struct ef_val *calls)
+{
+    bool complete = true;
+    for (size_t i = 0; i < ef_val_arr_len(calls); i++) {
+        const struct ef_val *id = ef_val_obj_get(ef_val_arr_at(calls, i), "id");
+        complete = complete && ef_val_type(id) == EF_STR && ef_val_str_len(id) > 0;
+    }
+    if (complete) {
+        return ef_val_ref((struct ef_val *)calls);
+    }
+    struct ef_val *copy = ef_val_copy(calls);
+    for (size_t i = 0; copy && i < ef_val_arr_len(copy); i++) {
+        struct ef_val **slot = ef_val_arr_slot(copy, i);
+        struct ef_val *c = slot && ef_val_type(*slot) == EF_OBJ ? ef_val_mut(slot) : NULL;
+        const struct ef_val *id = ef_val_obj_get(c, "id");
+        if (c && (ef_val_type(id) != EF_STR || ef_val_str_len(id) == 0) &&
+            obj_set(c, "id", ef_val_strf("call_%zu", i)) != 0) {
+            ef_val_unref(copy);
+            return NULL;
+        }
+    }
+    return copy;
+}
+
 static void on_model_done(struct ef_node *n, const struct ef_http_res *res, void *arg)
 {
     struct run *r = arg;
@@ -725,32 +772,34 @@ static void on_model_done(struct ef_node *n, const struct ef_http_res *res, void
     r->iterations++;
     r->answered_by = mc->label;
     show_usage(a, "blue", "dot");
-    /* The assistant message goes back with the next request as the model sent it. */
+    /* The assistant message goes back with the next request as the model sent it, with ids
+       added to tool calls that lack one (some local servers) so the tool messages match. */
+    struct ef_val *fixed = ncalls ? with_call_ids(calls) : NULL;
     struct ef_val *am =
         chat_msg("assistant", ef_val_type(content) == EF_STR ? ef_val_ref((struct ef_val *)content)
                                                              : ef_val_null());
-    if (am && ncalls) {
-        obj_set(am, "tool_calls", ef_val_ref((struct ef_val *)calls));
-    }
-    if (!am || arr_push(r->messages, am) != 0) {
+    if (!am || (ncalls && obj_set(am, "tool_calls", ef_val_ref(fixed))) ||
+        arr_push(r->messages, ef_val_ref(am)) != 0) {
+        ef_val_unref(am);
+        ef_val_unref(fixed);
         ef_val_unref(body);
         run_fail(r, "out of memory");
         return;
     }
+    ef_val_unref(am);
     if (ncalls == 0) {
         run_answer(r, content);
         ef_val_unref(body);
         return;
     }
+    ef_val_unref(body);
     if (r->iterations >= a->max_iterations) {
-        ef_val_unref(body);
+        ef_val_unref(fixed);
         run_fail(r, "stopped after %d iterations: the model still asks for tools", r->iterations);
         return;
     }
-    struct ef_val *keep = ef_val_ref((struct ef_val *)calls);
-    ef_val_unref(body);
-    run_tools(r, keep);
-    ef_val_unref(keep);
+    run_tools(r, fixed);
+    ef_val_unref(fixed);
 }
 
 /* Sends the conversation so far to the run's current model. */
@@ -1039,8 +1088,6 @@ static void cb_agent_start(struct ef_node *n)
             }
         }
     }
-    show_usage(a, NULL, NULL);
-    ef_node_status(n, NULL, NULL, NULL);
 }
 
 static void cb_agent_close(struct ef_node *n)

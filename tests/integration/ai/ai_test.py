@@ -251,7 +251,8 @@ def case_invalid():
               ("c4", "get_readings", '{"sensor":"pump1","minutes":0}'),
               ("c5", "get_readings", '{"sensor":"pump1","extra":1}'),
               ("c6", "read_log", '{}'),
-              ("c7", "get_readings", '[1]')),
+              ("c7", "get_readings", '[1]'),
+              ("", "nope", "{}")),
         reply("Sorry, I could not read the data."),
     ])
     flow = [tab(), model("m1", m.base_url), inject("i1", ["a1"], "check pump"),
@@ -268,7 +269,11 @@ def case_invalid():
     check(len(out) == 1, "no answer: %s" % run.log[-10:])
     eq(trs, [], "the flow saw an invalid call")
     tm = tool_messages(m.bodies()[1])
-    eq([t["tool_call_id"] for t in tm], ["c1", "c2", "c3", "c4", "c5", "c6", "c7"], "ids")
+    # a call without an id (some local servers) gets one, in the assistant message too
+    eq([t["tool_call_id"] for t in tm], ["c1", "c2", "c3", "c4", "c5", "c6", "c7", "call_7"],
+       "ids")
+    eq([c["id"] for c in m.bodies()[1]["messages"][1]["tool_calls"]],
+       ["c1", "c2", "c3", "c4", "c5", "c6", "c7", "call_7"], "assistant tool_calls ids")
     want = [
         "Error: the arguments are not valid JSON",
         "Error: unknown tool 'delete_everything'; the tools are: get_readings, read_log",
@@ -283,7 +288,7 @@ def case_invalid():
         check(t["content"].startswith(w), "tool message %s: %r does not start with %r"
               % (t["tool_call_id"], t["content"], w))
     errs = [s for s in out[0]["agent"]["steps"] if s["type"] == "tool"]
-    check(len(errs) == 7 and all("error" in s for s in errs), "tool steps: %s" % errs)
+    check(len(errs) == 8 and all("error" in s for s in errs), "tool steps: %s" % errs)
 
 
 def case_endless():
