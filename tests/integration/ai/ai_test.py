@@ -365,8 +365,9 @@ def case_http500():
     bad = FakeModel([{"status": 500, "body": {"error": {"message": "model crashed"}},
                       "repeat": True}])
     cloud = FakeModel([reply("cloud answer")])
-    flow = [tab(), model("ml", bad.base_url, name="local"), model("mc", cloud.base_url,
-                                                                 name="cloud"),
+    # the cloud is Azure-style: the key in an api-key header
+    flow = [tab(), model("ml", bad.base_url, name="local"),
+            creds(model("mc", cloud.base_url, name="cloud", apiKeyHeader="api-key"), "az-key"),
             inject("i1", ["a1"], "q1"), agent("a1", "ml", ["d1"]),
             inject("i2", ["a2"], "q2", delay_s=0.3), agent("a2", "ml", ["d2"], fallback="mc"),
             debug("d1"), debug("d2"), catch("c1", ["dc"]), debug("dc")]
@@ -383,6 +384,8 @@ def case_http500():
     check(len(out2) == 1, "no fallback answer")
     eq((out2[0]["payload"], out2[0]["agent"]["model"]), ("cloud answer", "cloud"), "fallback")
     eq(out2[0]["agent"]["steps"][0]["status"], 500, "status in the step")
+    eq(cloud.requests[0]["headers"].get("api-key"), "az-key", "api-key header")
+    check("authorization" not in cloud.requests[0]["headers"], "authorization with api-key")
 
 
 def case_refused():
@@ -590,6 +593,32 @@ def case_example():
     check(all("pump1" in l for l in log), "log: %s" % log)
 
 
+def case_concurrent():
+    """Two messages in flight in one agent: each tool result goes back to its own run."""
+    m = FakeModel([calls(("c1", "read_log", '{"machine":"A"}')),
+                   calls(("c2", "read_log", '{"machine":"B"}')),
+                   reply("R1"), reply("R2")])
+    flow = [tab(), model("m1", m.base_url),
+            inject("i1", ["a1"], "q1", 0.2), inject("i2", ["a1"], "q2", 0.2),
+            agent("a1", "m1", ["d1"], tools=["tl"]),
+            tool("tl", "read_log", LOG_SCHEMA, ["dl"]), delay("dl", 200, ["fl"]),
+            template("fl", "log of {{payload.machine}}", ["res"]), result("res"), debug("d1")]
+    run = start(flow)
+    out = outputs(run, "d1", 2)
+    run.stop()
+    m.stop()
+    eq(sorted(o["payload"] for o in out), ["R1", "R2"], "answers")
+    eq(len(m.requests), 4, "requests")
+    seconds = [b for b in m.bodies() if any(x["role"] == "tool" for x in b["messages"])]
+    eq(len(seconds), 2, "second requests")
+    for b in seconds:
+        call = b["messages"][-2]["tool_calls"][0]
+        machine = json.loads(call["function"]["arguments"])["machine"]
+        eq(b["messages"][-1], {"role": "tool", "content": "log of " + machine,
+                               "tool_call_id": call["id"]}, "tool result of " + call["id"])
+        eq(b["messages"][0]["content"], "q1" if machine == "A" else "q2", "user message")
+
+
 CASES = {
     "basic": case_basic,
     "tools": case_tools,
@@ -606,6 +635,7 @@ CASES = {
     "tool_error": case_tool_error,
     "shutdown": case_shutdown,
     "example": case_example,
+    "concurrent": case_concurrent,
 }
 
 
