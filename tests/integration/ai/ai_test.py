@@ -156,9 +156,13 @@ def case_basic():
                                temperature="0.2"), "sk-local"),
             inject("i1", ["a1"], "How is pump 1?", extra={"topic": "pumps & valves"}),
             agent("a1", "m1", ["d1"], systemPrompt="You watch the {{topic}} ({{{topic}}})."),
-            debug("d1")]
+            debug("d1"),
+            {"id": "st", "type": "status", "z": "t1", "scope": ["a1"], "wires": [["ds"]]},
+            debug("ds")]
     run = start(flow)
     out = outputs(run, "d1", 1)
+    time.sleep(0.1)
+    statuses = [v["status"] for v in run.values("ds")]
     run.stop()
     m.stop()
     check(len(out) == 1, "no answer: %s" % run.log[-10:])
@@ -186,6 +190,10 @@ def case_basic():
                           {"role": "user", "content": "How is pump 1?"}], "messages")
     check(any("model llama3.2:3b: HTTP 200, 21 prompt + 4 completion = 25 tokens" in l
               for l in run.log), "no request log line: %s" % run.log[-10:])
+    # the status counts the node's tokens: asking, then the total
+    eq([(x.get("fill"), x.get("shape"), x.get("text")) for x in statuses],
+       [("blue", "ring", "asking llama3.2:3b"), ("blue", "dot", "25 tokens, 1 requests"),
+        ("green", "dot", "25 tokens, 1 requests")], "status")
 
 
 def case_tools():
