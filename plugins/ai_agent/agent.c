@@ -184,7 +184,8 @@ static const struct ai_model_conf *current_model(const struct run *r)
 static void show_usage(struct agent *a, const char *fill, const char *shape)
 {
     char text[96];
-    snprintf(text, sizeof(text), "%.0f tokens, %.0f requests", a->total_tokens, a->requests);
+    snprintf(text, sizeof(text), "%.0f tokens, %.0f request%s", a->total_tokens, a->requests,
+             a->requests == 1 ? "" : "s");
     ef_node_status(a->n, fill, shape, text);
 }
 

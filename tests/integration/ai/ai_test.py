@@ -192,8 +192,8 @@ def case_basic():
               for l in run.log), "no request log line: %s" % run.log[-10:])
     # the status counts the node's tokens: asking, then the total
     eq([(x.get("fill"), x.get("shape"), x.get("text")) for x in statuses],
-       [("blue", "ring", "asking llama3.2:3b"), ("blue", "dot", "25 tokens, 1 requests"),
-        ("green", "dot", "25 tokens, 1 requests")], "status")
+       [("blue", "ring", "asking llama3.2:3b"), ("blue", "dot", "25 tokens, 1 request"),
+        ("green", "dot", "25 tokens, 1 request")], "status")
 
 
 def case_tools():
