@@ -516,6 +516,23 @@ def case_config_errors():
                  "toolName 'bad name!' must be 1 to 64 letters",
                  "parameters: properties.a.type: must be object, array, string"]:
         check(want in text, "missing %r in:\n%s" % (want, text))
+    # tools that are missing or named twice are reported at start and left out
+    m = FakeModel([reply("ok")])
+    flow = [tab(), model("m1", m.base_url), inject("i1", ["a1"], "q", 0.3),
+            agent("a1", "m1", ["d1"], tools=["nope", "tr", "tr2", "i1"]),
+            tool("tr", "get_readings", READINGS_SCHEMA, []),
+            tool("tr2", "get_readings", LOG_SCHEMA, []), debug("d1")]
+    run = start(flow, "tools")
+    out = outputs(run, "d1", 1)
+    run.stop()
+    m.stop()
+    check(len(out) == 1, "no answer")
+    for want in ["tools[0]: 'nope' is not a working ai tool node; left out",
+                 "tools[2]: a tool named 'get_readings' is already listed; left out",
+                 "tools[3]: 'i1' is not a working ai tool node"]:
+        check(any(want in l for l in run.log), "missing %r in:\n%s" % (want, run.log))
+    eq([t["function"]["parameters"] for t in m.bodies()[0]["tools"]], [READINGS_SCHEMA],
+       "tools sent")
 
 
 def case_tool_error():
