@@ -75,6 +75,7 @@ struct agent {
     const char *session_prop;
     int64_t memory_turns;
     const char *memory_store;
+    int64_t memory_sessions;
     int64_t max_iterations;
     const char *sensitive_prop;
     bool local_only;
@@ -106,6 +107,9 @@ static const struct ef_prop agent_props[] = {
      offsetof(struct agent, memory_turns)},
     {EF_PROP_STR, "memoryStore", "\"\"", false, "context store of the memory (empty: default)",
      offsetof(struct agent, memory_store)},
+    {EF_PROP_INT, "memorySessions", "1000", false,
+     "sessions remembered; past it the least recently updated is forgotten",
+     offsetof(struct agent, memory_sessions)},
     {EF_PROP_INT, "maxIterations", "8", false, "model requests per message before giving up",
      offsetof(struct agent, max_iterations)},
     {EF_PROP_STR, "sensitiveProperty", "\"sensitive\"", false,
@@ -121,7 +125,6 @@ static const struct ef_prop agent_props[] = {
 
 #define MEMORY_KEY "memory"
 #define MAX_RESPONSE (8u << 20)
-#define MAX_SESSIONS 1000 /* sessions remembered per agent */
 
 static void run_request(struct run *r);
 static void run_next(struct run *r);
@@ -212,7 +215,7 @@ static struct ef_val *memory_get(struct run *r)
 
 /*
  * Appends the finished turn to the session's memory, keeping the last memoryTurns turns. The
- * session moves to the end of the memory object, and past MAX_SESSIONS the least recently
+ * session moves to the end of the memory object, and past memorySessions the least recently
  * updated session is forgotten.
  */
 static void memory_add(struct run *r, const struct ef_val *answer)
@@ -258,7 +261,7 @@ static void memory_add(struct run *r, const struct ef_val *answer)
         ok = ef_val_obj_setn_take(mem, sid, sidlen, list) == 0;
         list = ok ? NULL : list;
     }
-    while (ok && ef_val_obj_len(mem) > MAX_SESSIONS) {
+    while (ok && ef_val_obj_len(mem) > (size_t)a->memory_sessions) {
         size_t klen;
         char *k = strndup(ef_val_obj_key_at(mem, 0, &klen), klen);
         ok = k && ef_val_obj_del(mem, k, klen) == 0;
@@ -1030,6 +1033,10 @@ static int cb_agent_init(struct ef_node *n, const struct ef_val *config)
     }
     if (a->memory_turns < 0 || a->memory_turns > 10000) {
         ef_node_error(n, NULL, "memoryTurns must be from 0 to 10000");
+        return EF_EINVAL;
+    }
+    if (a->memory_sessions < 1 || a->memory_sessions > 1000000) {
+        ef_node_error(n, NULL, "memorySessions must be from 1 to 1000000");
         return EF_EINVAL;
     }
     if (ef_val_type(a->tool_list) != EF_ARR) {

@@ -670,6 +670,27 @@ def case_concurrent():
         eq(b["messages"][0]["content"], "q1" if machine == "A" else "q2", "user message")
 
 
+def case_memory_sessions():
+    """Past memorySessions, the session updated longest ago is forgotten."""
+    m = FakeModel([reply(x) for x in ["a1", "b1", "c1", "a2", "c2"]])
+    flow = [tab(), model("m1", m.base_url),
+            inject("i1", ["a1"], "qa", 0.1, {"sessionId": "A"}),
+            agent("a1", "m1", ["d1", "next"], memorySessions=2), debug("d1"),
+            switch("next", [("a1", "qb"), ("b1", "qc"), ("c1", "qa2"), ("a2", "qc2")]),
+            then("qb", "qb", ["a1"], sets={"sessionId": "B"}),
+            then("qc", "qc", ["a1"], sets={"sessionId": "C"}),
+            then("qa2", "qa2", ["a1"], sets={"sessionId": "A"}),
+            then("qc2", "qc2", ["a1"], sets={"sessionId": "C"})]
+    run = start(flow)
+    out = outputs(run, "d1", 5)
+    run.stop()
+    m.stop()
+    eq([o["payload"] for o in out], ["a1", "b1", "c1", "a2", "c2"], "answers")
+    conv = [[x["content"] for x in b["messages"]] for b in m.bodies()]
+    eq(conv[3], ["qa2"], "A was forgotten when C came")
+    eq(conv[4], ["qc", "c1", "qc2"], "C is remembered")
+
+
 CASES = {
     "basic": case_basic,
     "tools": case_tools,
@@ -687,6 +708,7 @@ CASES = {
     "shutdown": case_shutdown,
     "example": case_example,
     "concurrent": case_concurrent,
+    "memory_sessions": case_memory_sessions,
 }
 
 
