@@ -553,14 +553,14 @@ static void call_start(struct run *r, struct pending *p, const struct ef_val *fn
         call_settle(p, NULL, "out of memory");
         return;
     }
+    p->started = ef_now_ms();
+    p->timeout_ms = t->timeout_ms;
     p->timer = ef_timer_new(a->n, on_tool_timeout, p);
     if (!p->timer || ef_timer_start(p->timer, (uint64_t)t->timeout_ms, 0) != 0) {
         ef_msg_free(m);
         call_settle(p, NULL, "out of memory");
         return;
     }
-    p->started = ef_now_ms();
-    p->timeout_ms = t->timeout_ms;
     if (ef_node_send(tn, 0, m) != 0) {
         ef_msg_free(m);
         call_settle(p, NULL, "the flow's queue is full");
