@@ -662,14 +662,24 @@ def case_concurrent():
     m.stop()
     eq(sorted(o["payload"] for o in out), ["R1", "R2"], "answers")
     eq(len(m.requests), 4, "requests")
-    seconds = [b for b in m.bodies() if any(x["role"] == "tool" for x in b["messages"])]
+    # Which question got which tool call depends on which request the server took first;
+    # each run's second request must carry the result of its own call.
+    asked = {}
+    for r in m.requests:
+        msgs = r["body"]["messages"]
+        if len(msgs) == 1:
+            args = r["entry"]["message"]["tool_calls"][0]["function"]["arguments"]
+            asked[msgs[0]["content"]] = json.loads(args)["machine"]
+    eq(sorted(asked), ["q1", "q2"], "first requests")
+    check(sorted(asked.values()) == ["A", "B"], "tool calls: %s" % asked)
+    seconds = [r["body"] for r in m.requests if len(r["body"]["messages"]) > 1]
     eq(len(seconds), 2, "second requests")
     for b in seconds:
-        call = b["messages"][-2]["tool_calls"][0]
-        machine = json.loads(call["function"]["arguments"])["machine"]
-        eq(b["messages"][-1], {"role": "tool", "content": "log of " + machine,
-                               "tool_call_id": call["id"]}, "tool result of " + call["id"])
-        eq(b["messages"][0]["content"], "q1" if machine == "A" else "q2", "user message")
+        machine = asked[b["messages"][0]["content"]]
+        call = b["messages"][1]["tool_calls"][0]
+        eq(json.loads(call["function"]["arguments"])["machine"], machine, "assistant message")
+        eq(b["messages"][2], {"role": "tool", "content": "log of " + machine,
+                              "tool_call_id": call["id"]}, "tool result of " + call["id"])
 
 
 def case_memory_sessions():

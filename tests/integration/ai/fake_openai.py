@@ -5,7 +5,8 @@ ai agent tests: a stand-in for a model service (Ollama, llama.cpp server, a
 cloud API) that cannot run here. It serves POST /v1/chat/completions on a
 free 127.0.0.1 port, answers each request with the next entry of a prepared
 script, and records every request it got (path, headers, JSON body) so a test
-can check the messages and the tools schema the agent sent.
+can check the messages and the tools schema the agent sent (and, as "entry",
+which script entry answered each request).
 
 A script is a list of entries, used in order:
   {"message": {...}, "usage": {...}}   200 with a chat.completion whose
@@ -79,12 +80,14 @@ class FakeModel:
             body = json.loads(raw.decode("utf-8"))
         except ValueError:
             body = {"_unparsed": raw.decode("utf-8", "replace")}
+        record = {"path": h.path, "headers": {k.lower(): v for k, v in h.headers.items()},
+                  "body": body, "time": time.time()}
         with self.lock:
-            self.requests.append({"path": h.path, "headers": {k.lower(): v for k, v in h.headers.items()},
-                                  "body": body, "time": time.time()})
+            self.requests.append(record)
         if h.path != "/v1/chat/completions":
             return self._send(h, 404, {"error": {"message": "no such path " + h.path}})
         e = self._entry()
+        record["entry"] = e  # which script entry answered it
         if e is None:
             return self._send(h, 500, {"error": {"message": "script exhausted"}})
         if e.get("delay"):
