@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <edgeflow/mustache.h>
+
 #include "js.h"
 #include "mustache.h"
 
@@ -826,6 +828,7 @@ static void escape_html(struct buf *b, const char *s, size_t n)
 /* Appends String(v), HTML-escaped unless raw (numbers are never escaped). */
 static void put_value(struct render *r, const struct ef_val *v, bool raw)
 {
+    raw = raw || (r->hooks && r->hooks->no_html_escape);
     if (ef_val_type(v) == EF_STR) {
         if (raw) {
             buf_add(&r->out, ef_val_str_get(v), ef_val_str_len(v));
@@ -999,4 +1002,19 @@ char *mst__render(const struct mst_template *t, const struct ef_val *view,
         *len = r.out.len;
     }
     return r.out.p;
+}
+
+/* ---- Public SDK (edgeflow/mustache.h) ---- */
+
+char *ef_mustache_render(const char *tmpl, size_t len, const struct ef_val *view, int flags,
+                         size_t *out_len, char *err, size_t errlen)
+{
+    struct mst_template *t = mst__parse(tmpl ? tmpl : "", tmpl ? len : 0, err, errlen);
+    if (!t) {
+        return NULL;
+    }
+    struct mst_hooks hooks = {.no_html_escape = (flags & EF_MUSTACHE_NO_ESCAPE) != 0};
+    char *out = mst__render(t, view, &hooks, out_len, err, errlen);
+    mst__free(t);
+    return out;
 }

@@ -31,6 +31,8 @@ struct mst_hooks {
      */
     bool escape_root_strings;
     void *ud;
+    /* {{name}} inserts text as {{{name}}} does, without HTML escaping. */
+    bool no_html_escape;
 };
 
 /*

@@ -10,6 +10,7 @@
 #include <edgeflow/loop.h>
 #include <edgeflow/msg.h>
 #include <edgeflow/mqtt.h>
+#include <edgeflow/mustache.h>
 #include <edgeflow/node.h>
 #include <edgeflow/path.h>
 #include <edgeflow/plugin.h>
