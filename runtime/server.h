@@ -92,6 +92,7 @@ struct srv_conn {
     bool headers_sent, close_after, responding;
     /* websocket */
     struct comms_client *client;
+    void *ws_peer; /* a websocket-listener connection (ws_routes.c) */
 };
 
 struct srv_nodeset; /* a node definition set (admin.c) */
