@@ -48,17 +48,17 @@ function buildFlow(peerPort) {
         dbg("d_c1"),
         { id: "sc1", type: "status", z: "t1", name: "", scope: ["ic1"], wires: [["d_sc1"]] },
         dbg("d_sc1", "status"),
-        inject("j1", "1", "from-flow", "str", ["oc1"]),
-        inject("j2", "1.2", "[1,2,3]", "bin", ["oc1"]),
-        inject("j3", "1.4", "{\"k\":[1,\"two\"]}", "json", ["oc1"]),
-        inject("j4", "1.6", "", "str", ["oc1"]),
+        inject("j1", "2.5", "from-flow", "str", ["oc1"]),
+        inject("j2", "2.7", "[1,2,3]", "bin", ["oc1"]),
+        inject("j3", "2.9", "{\"k\":[1,\"two\"]}", "json", ["oc1"]),
+        inject("j4", "3.1", "", "str", ["oc1"]),
         /* client in whole-message mode, with subprotocols and a heartbeat */
         { id: "ic2", type: "websocket in", z: "t1", name: "", server: "", client: "C2", wires: [["d_c2"]] },
         { id: "oc2", type: "websocket out", z: "t1", name: "", server: "", client: "C2", wires: [] },
         dbg("d_c2"),
         {
             id: "j5", type: "inject", z: "t1", props: [{ p: "payload" }, { p: "topic", vt: "str" }],
-            repeat: "", crontab: "", once: true, onceDelay: "1.8", topic: "tt", payload: "w-out",
+            repeat: "", crontab: "", once: true, onceDelay: "3.3", topic: "tt", payload: "w-out",
             payloadType: "str", wires: [["oc2"]],
         },
     ];
@@ -90,4 +90,42 @@ function buildRedeployFlow() {
     ];
 }
 
-module.exports = { buildFlow, buildHostileFlow, buildRedeployFlow };
+/*
+ * Client cases (edgeflow only): wss with a CA from a tls-config node, wss
+ * without verification, wss that must fail verification, a heartbeat to a
+ * server that never answers pings, a server whose message is over the
+ * limit, a server that starts late and a URL that is not one.
+ */
+function buildClientFlow(p) {
+    const nodes = [
+        { id: "t1", type: "tab", label: "websocket clients" },
+        { id: "tls1", type: "tls-config", name: "", cert: "", key: "", ca: p.ca, certname: "", keyname: "",
+            caname: "", servername: "", verifyservercert: true, alpnprotocol: "" },
+        { id: "tls2", type: "tls-config", name: "", cert: "", key: "", ca: "", certname: "", keyname: "",
+            caname: "", servername: "", verifyservercert: false, alpnprotocol: "" },
+        { id: "Cbad2", type: "websocket-client", path: "ws://", tls: "", wholemsg: "false", hb: "", subprotocol: "" },
+    ];
+    const clients = [
+        ["sec", `wss://127.0.0.1:${p.tls}/secure`, "tls1", ""],
+        ["insec", `wss://127.0.0.1:${p.tls}/insecure`, "tls2", ""],
+        ["bad", `wss://127.0.0.1:${p.tls}/bad`, "", ""],
+        ["hb", `ws://127.0.0.1:${p.nopong}/hb`, "", "1"],
+        ["big", `ws://127.0.0.1:${p.peer}/big`, "", ""],
+        ["late", `ws://127.0.0.1:${p.late}/late`, "", ""],
+    ];
+    for (const [name, url, tls, hb] of clients) {
+        nodes.push(
+            { id: "C_" + name, type: "websocket-client", path: url, tls, wholemsg: "false", hb, subprotocol: "",
+                headers: [] },
+            { id: "i_" + name, type: "websocket in", z: "t1", name: "", server: "", client: "C_" + name,
+                wires: [["d_" + name]] },
+            dbg("d_" + name),
+            { id: "s_" + name, type: "status", z: "t1", name: "", scope: ["i_" + name], wires: [["ds_" + name]] },
+            dbg("ds_" + name, "status"),
+        );
+    }
+    nodes.push({ id: "i_bad2", type: "websocket in", z: "t1", name: "", server: "", client: "Cbad2", wires: [[]] });
+    return nodes;
+}
+
+module.exports = { buildFlow, buildHostileFlow, buildRedeployFlow, buildClientFlow };

@@ -7,6 +7,8 @@
  *   node run.js --record                  re-record expected.json from Node-RED 4.1.15
  *   node run.js --hostile EDGEFLOW_BINARY edgeflow-only cases (limits, bad frames,
  *                                         abrupt disconnects, unknown paths, redeploys)
+ *   node run.js --client EDGEFLOW_BINARY  edgeflow-only client cases (wss with tls-config,
+ *                                         heartbeat, oversized, late and failing servers)
  *
  * The compared run starts a ws server (the peer of the websocket-client
  * nodes), runs flow.js's flow in the runtime (`edgeflow run --port P` or
@@ -28,7 +30,9 @@ const { spawn } = require("child_process");
 
 const ROOT = path.resolve(__dirname, "..", "..", "..");
 const WebSocket = require(path.join(ROOT, "tools", "node_modules", "ws"));
-const { buildFlow, buildHostileFlow, buildRedeployFlow } = require("./flow.js");
+const https = require("https");
+const { execFileSync } = require("child_process");
+const { buildFlow, buildHostileFlow, buildRedeployFlow, buildClientFlow } = require("./flow.js");
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 /* p, or a rejection naming `what` after ms. */
@@ -233,7 +237,7 @@ async function runCompared(record, bin) {
         await waitReady(`ws://127.0.0.1:${port}/ws/echo`, 30000);
         const t = await scenarios(port);
         /* the client nodes: let the injects run, then take the peer away and bring it back */
-        await sleep(1500);
+        await sleep(2500);
         await stopPeer(peer);
         await sleep(500);
         peer = await startPeer(peerPort, peerLog);
@@ -462,12 +466,105 @@ async function runHostile(bin) {
     return fails ? 1 : 0;
 }
 
+/* ---- Client nodes against servers that misbehave (edgeflow only) ---- */
+
+/* A CA and a server certificate for 127.0.0.1 signed by it, made with openssl. */
+function makeCerts(dir) {
+    const o = (...a) => execFileSync("openssl", a, { cwd: dir, stdio: "ignore" });
+    o("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+        "-subj", "/CN=edgeflow test CA");
+    o("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "srv.key", "-out", "srv.csr", "-subj", "/CN=127.0.0.1");
+    fs.writeFileSync(path.join(dir, "ext.cnf"), "subjectAltName=IP:127.0.0.1\n");
+    o("x509", "-req", "-in", "srv.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "srv.pem",
+        "-days", "2", "-extfile", "ext.cnf");
+    return { ca: path.join(dir, "ca.pem"), key: path.join(dir, "srv.key"), cert: path.join(dir, "srv.pem") };
+}
+
+/* A ws server recording connections, close codes and pings; `onConn` may act on each. */
+function recorder(opts, onConn) {
+    const rec = { conns: [], closes: [] };
+    rec.wss = new WebSocket.Server(opts);
+    rec.wss.on("connection", (ws, req) => {
+        rec.conns.push(req.url);
+        ws.on("close", (code) => rec.closes.push(code));
+        if (onConn) onConn(ws, req);
+        else ws.send("welcome " + req.url);
+    });
+    rec.ready = new Promise((r) => rec.wss.on("listening", r));
+    return rec;
+}
+
+async function runClient(bin) {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ef-ws-c-"));
+    const certs = makeCerts(dir);
+    const ports = { tls: await freePort(), nopong: await freePort(), peer: await freePort(), late: await freePort() };
+    const httpsServer = https.createServer({ key: fs.readFileSync(certs.key), cert: fs.readFileSync(certs.cert) });
+    await new Promise((r) => httpsServer.listen(ports.tls, "127.0.0.1", r));
+    const tls = recorder({ server: httpsServer });
+    const nopong = recorder({ host: "127.0.0.1", port: ports.nopong, autoPong: false });
+    const max = 65536;
+    const big = recorder({ host: "127.0.0.1", port: ports.peer }, (ws) => ws.send("B".repeat(max + 10)));
+    await Promise.all([nopong.ready, big.ready]);
+    fs.writeFileSync(path.join(dir, "settings.json"), JSON.stringify({ webSocketNodeMaxPayload: max }));
+    const flowFile = path.join(dir, "flows.json");
+    fs.writeFileSync(flowFile, JSON.stringify(buildClientFlow({ ...ports, ca: certs.ca })));
+    const st = startRuntime(bin, ["run", flowFile, "--debug-stdout", "--port", "0", "--user-dir", dir,
+        "--settings", path.join(dir, "settings.json")]);
+    await sleep(1500);
+    const late = recorder({ host: "127.0.0.1", port: ports.late });
+    await late.ready;
+    await sleep(7000);
+    await stopRuntime(st);
+    await sleep(300);
+    const dbgs = {};
+    for (const line of st.out.split("\n").filter((l) => l.trim())) {
+        const o = JSON.parse(line);
+        (dbgs[o.id] = dbgs[o.id] || []).push(o.value);
+    }
+    const texts = (id) => (dbgs[id] || []).map((v) => v && v.payload);
+    const statuses = (id) => (dbgs[id] || []).map((v) => v && v.text);
+    let fails = 0;
+    const check = (name, ok, detail) => {
+        if (!ok) {
+            fails++;
+            console.error(`FAIL ${name}: ${JSON.stringify(detail)}`);
+        } else {
+            console.log(`ok ${name}`);
+        }
+    };
+    check("wss verified with the tls-config CA", texts("d_sec").includes("welcome /secure"), dbgs.d_sec);
+    check("wss without verification", texts("d_insec").includes("welcome /insecure"), dbgs.d_insec);
+    check("wss with an unknown CA refused", !tls.conns.includes("/bad") && !dbgs.d_bad &&
+        statuses("ds_bad").includes("common.status.error"), { conns: tls.conns, st: dbgs.ds_bad });
+    check("failed connection retried every 3 s", statuses("ds_bad").filter((t) => t === "common.status.error").length >= 2,
+        statuses("ds_bad"));
+    check("heartbeat without pong drops and reconnects", nopong.conns.length >= 2 &&
+        statuses("ds_hb").includes("common.status.error"), { conns: nopong.conns, st: statuses("ds_hb") });
+    check("oversized message from the server closed with 1009", big.closes.includes(1009), big.closes);
+    check("reconnects after closing for size", big.conns.length >= 2 && !dbgs.d_big, big.conns);
+    check("server that starts late is reached", late.conns.includes("/late") &&
+        texts("d_late").includes("welcome /late"), { conns: late.conns, d: dbgs.d_late });
+    check("a URL that is not one is reported", /ws:\/\//.test(st.err) && /Cbad2|websocket-client/.test(st.err),
+        st.err);
+    fails += checkExit(st);
+    if (fails) console.error("edgeflow stderr:\n" + st.err);
+    for (const r of [tls, nopong, big, late]) {
+        for (const c of r.wss.clients) c.terminate();
+        r.wss.close();
+    }
+    httpsServer.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+    return fails ? 1 : 0;
+}
+
 async function main() {
     const argv = process.argv.slice(2);
     if (argv[0] === "--record") {
         process.exitCode = await runCompared(true);
     } else if (argv[0] === "--hostile" && argv[1]) {
         process.exitCode = await runHostile(argv[1]);
+    } else if (argv[0] === "--client" && argv[1]) {
+        process.exitCode = await runClient(argv[1]);
     } else if (argv[0]) {
         process.exitCode = await runCompared(false, argv[0]);
     } else {
