@@ -328,7 +328,8 @@ static bool utf8_valid(const unsigned char *s, size_t len)
 static int peer_fail(struct ws_peer *p, int code, const char *text)
 {
     ef_log(EF_LOG_DEBUG, "websocket %s: %s (closing with %d)", p->id, text, code);
-    lws_close_reason(p->wsi, (enum lws_close_status)code, (unsigned char *)text, strlen(text));
+    /* the close frame carries the code only, as ws's does */
+    lws_close_reason(p->wsi, (enum lws_close_status)code, NULL, 0);
     p->closing = true;
     if (p->ev && p->ev->error) {
         p->ev->error(p->ud, p, text);

@@ -419,6 +419,22 @@ async function runHostile(bin) {
             });
             s.on("error", () => resolve());
         });
+        /* a client that stops reading does not hold up the others, and gets everything later */
+        const slow = await client(base + "/api/ws/echo");
+        slow.ws._socket.pause();
+        const chunk = "s".repeat(60000);
+        for (let i = 0; i < 80; i++) slow.ws.send(chunk);
+        await sleep(300);
+        const t0 = Date.now();
+        const other = await echoOnce(base + "/api/ws/echo", "not blocked");
+        check("other clients served while one does not read", other === "not blocked" && Date.now() - t0 < 2000,
+            Date.now() - t0);
+        slow.ws._socket.resume();
+        for (let i = 0; i < 200 && slow.got.length < 80; i++) await sleep(25);
+        check("slow reader receives all its replies in order",
+            slow.got.length === 80 && slow.got.every((g) => g === chunk), slow.got.length);
+        slow.ws.close();
+        await within(slow.closed, 5000, "close of slow");
         check("still echoes after hostile clients", (await echoOnce(base + "/api/ws/echo", "alive")) === "alive");
         /* the editor keeps working */
         const r = await httpReq(port, "GET", "/", null, {});
