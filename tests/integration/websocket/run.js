@@ -395,6 +395,10 @@ async function runHostile(bin) {
         c.ws.send(Buffer.from([0x68, 0xff, 0xfe, 0x69]), { binary: false });
         check("invalid UTF-8 text closed with 1007", (await c.closed) === 1007, c.closeCode);
         c = await client(base + "/api/ws/echo");
+        c.ws.send(Buffer.from([0xc0, 0xaf]), { binary: false }); /* an overlong "/" */
+        check("overlong UTF-8 closed with 1007", (await c.closed) === 1007, c.closeCode);
+        check("4-byte UTF-8 accepted", (await echoOnce(base + "/api/ws/echo", "emoji \u{1F600}")) === "emoji \u{1F600}");
+        c = await client(base + "/api/ws/echo");
         c.ws.send(Buffer.from([0xed, 0xa0, 0x80]), { binary: false }); /* a UTF-16 surrogate */
         check("surrogate in text closed with 1007", (await c.closed) === 1007, c.closeCode);
         /* abrupt disconnects while replies are on their way */
