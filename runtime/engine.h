@@ -16,6 +16,7 @@ struct ef_runtime;
 struct ef_flowset;
 struct ef_settings;
 struct ef_ctx_stores;
+struct ws_routes;
 
 /* ---- Loop (loop.c) ---- */
 
@@ -234,6 +235,7 @@ struct ef_runtime {
     bool stopping;
     uv_signal_t sig_int, sig_term; /* graceful stop (runtime__run) */
     uv_timer_t ctx_timer;          /* file-context flushes */
+    struct ws_routes *ws;          /* websocket listener paths and client context (ws_routes.c) */
 };
 
 /* Adds a set of hooks (copied). Returns 0, or EF_EFULL past EF_MAX_HOOKS. */

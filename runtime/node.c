@@ -504,9 +504,11 @@ void node__set_status(struct ef_node *n, struct ef_val *st)
             rt->hooks[i].on_status(rt->hooks[i].ud, n, st);
         }
     }
-    if (n->flow && n->fs->started) {
+    if (n->flow && n->fs->started && !(n->closed && rt->stopping)) {
         /* Status set while the flows are built does not reach status nodes,
-         * as in Node-RED, where they are not listening yet. */
+         * as in Node-RED, where they are not listening yet; nor does a status
+         * a node sets while closing at shutdown (Node-RED's status nodes are
+         * stopping too by then). */
         flow_handle_status(n->flow, n, st, n);
     }
 }

@@ -12,6 +12,7 @@
 #include "redeploy.h"
 #include "runtime.h"
 #include "storage.h"
+#include "ws_routes.h"
 
 #define FLOWS_MAX (256u << 20)
 #define DRAIN_MAX_MESSAGES 10000000
@@ -189,6 +190,7 @@ void runtime__destroy(struct ef_runtime *rt)
         uv_close((uv_handle_t *)&rt->sig_int, NULL);
         uv_close((uv_handle_t *)&rt->sig_term, NULL);
     }
+    ws_routes__free(rt);
     loop__close(&rt->loop);
     ctx__destroy(rt->ctx);
     settings__free(rt->settings);

@@ -22,6 +22,7 @@
 #include "auth.h"
 #include "server.h"
 #include "tls.h"
+#include "ws_routes.h"
 
 #define WRITE_CHUNK 16384
 
@@ -456,19 +457,44 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         }
         return 0;
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
-        /* only /comms upgrades; anything else is refused */
-        return ws_uri_is_comms(wsi) ? 0 : 1;
+        /* /comms and websocket-listener paths; anything else is refused */
+        return ws_uri_is_comms(wsi) || ws_routes__wants(s->rt, wsi) ? 0 : 1;
     case LWS_CALLBACK_ESTABLISHED:
         conn_reset(c);
         c->srv = s;
         c->wsi = wsi;
+        c->ws_peer = NULL;
+        if (!ws_uri_is_comms(wsi)) {
+            return ws_routes__accept(s->rt, wsi, &c->ws_peer);
+        }
         return comms__open(c);
     case LWS_CALLBACK_RECEIVE:
+        if (c->ws_peer) {
+            return ws_routes__receive(&c->ws_peer, in, len);
+        }
         return comms__receive(c, in, len, lws_is_final_fragment(wsi), lws_frame_is_binary(wsi));
-    case LWS_CALLBACK_SERVER_WRITEABLE: return comms__writeable(c);
-    case LWS_CALLBACK_CLOSED: comms__closed(c); return 0;
+    case LWS_CALLBACK_RECEIVE_PONG:
+        if (c->ws_peer) {
+            ws_routes__pong(&c->ws_peer);
+        }
+        return 0;
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+        if (c->ws_peer) {
+            return ws_routes__writeable(&c->ws_peer);
+        }
+        return comms__writeable(c);
+    case LWS_CALLBACK_CLOSED:
+        if (c->ws_peer) {
+            ws_routes__closed(&c->ws_peer);
+            return 0;
+        }
+        comms__closed(c);
+        return 0;
     case LWS_CALLBACK_WSI_DESTROY:
         if (c) {
+            if (c->ws_peer) {
+                ws_routes__closed(&c->ws_peer);
+            }
             if (c->client) {
                 comms__closed(c);
             }

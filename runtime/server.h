@@ -95,6 +95,7 @@ struct srv_conn {
     struct comms_client *client;
     /* who sent the request or opened the websocket (auth.c); NULL without adminAuth */
     const struct auth_user *user;
+    void *ws_peer; /* a websocket-listener connection (ws_routes.c) */
 };
 
 struct srv_nodeset; /* a node definition set (admin.c) */
