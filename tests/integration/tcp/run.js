@@ -17,7 +17,9 @@
  * (tcp out reply by session and to all, base64, reset), client (tcp in and
  * tcp out as clients: reconnects; tcp out as a server), request (tcp
  * request: every return mode, msg.host/port, refused, a peer that ends, a
- * peer that resets, connection reuse, msg.reset).
+ * peer that resets, connection reuse, msg.reset), and watch (the watch node
+ * on a temporary directory: create, modify, rename, delete, a subdirectory,
+ * recursion, a single file, a missing path; events compared as a multiset).
  * Exit status 0 when everything matches; the differences are printed otherwise.
  */
 "use strict";
@@ -83,7 +85,7 @@ const STATUS = '={"text": status.text, "fill": status.fill, "shape": status.shap
 
 /* Connects to port, retrying while the flow is starting. */
 async function connect(port) {
-    for (let i = 0; i < 300; i++) {
+    for (let i = 0; i < 1000; i++) {
         const s = await new Promise((resolve) => {
             const c = net.connect(port, "127.0.0.1");
             c.once("connect", () => resolve(c));
@@ -297,6 +299,64 @@ scenarios.client = {
     },
 };
 
+/* ---- watch: file changes in a temporary directory (a tcp in tells when the flow runs) ---- */
+
+function watchNode(id, files, recursive, wires) {
+    add({ id, type: "watch", name: "", files, recursive, wires: [wires] });
+}
+
+scenarios.watch = {
+    runMs: 7500,
+    unordered: true,
+    async setup(ctx) {
+        const D = fs.mkdtempSync(path.join(os.tmpdir(), "ef-watch-"));
+        const E = fs.mkdtempSync(path.join(os.tmpdir(), "ef-watch-"));
+        fs.mkdirSync(path.join(D, "sub"));
+        fs.writeFileSync(path.join(D, "sub", "deep.txt"), "deep");
+        fs.writeFileSync(path.join(D, "old.txt"), "old");
+        fs.writeFileSync(path.join(E, "single.txt"), "1");
+        fs.writeFileSync(path.join(E, "other.txt"), "1");
+        ctx.dirs = [D, E];
+        ctx.subst = [[D, "D"], [E, "E"]];
+        const P = await freePorts(1);
+        ctx.ports = P;
+        tab();
+        tcpIn("ready", { port: String(P[0]) }, []);
+        const show = '={"p": payload, "t": topic, "f": file, "fn": filename, "e": event, "s": size, "ty": type}';
+        watchNode("w1", D, false, ["d1"]);
+        watchNode("w2", D, true, ["d2"]);
+        watchNode("w3", `${path.join(E, "single.txt")} , ${path.join(E, "missing")}`, false, ["d3"]);
+        for (const id of ["d1", "d2", "d3"]) debug(id, show);
+        catcher("c3", ["w3"], ["d3x"]);
+        debug("d3x", '={"e": error.message, "p": payload}');
+        ctx.flow = nodes;
+    },
+    async peers(ctx) {
+        const [D, E] = ctx.dirs;
+        const s = await connect(ctx.ports[0]);
+        s.destroy();
+        await sleep(1000); /* node-watch first checks for native recursion */
+        const step = async (fn) => {
+            await sleep(150);
+            fn();
+            await sleep(350);
+        };
+        await step(() => fs.writeFileSync(path.join(D, "new.txt"), "hello"));
+        await step(() => fs.appendFileSync(path.join(D, "old.txt"), "+more"));
+        await step(() => fs.renameSync(path.join(D, "old.txt"), path.join(D, "renamed.txt")));
+        await step(() => fs.unlinkSync(path.join(D, "new.txt")));
+        await step(() => fs.writeFileSync(path.join(D, "sub", "deep.txt"), "deeper"));
+        await step(() => fs.mkdirSync(path.join(D, "newdir")));
+        await step(() => fs.writeFileSync(path.join(D, "newdir", "x.txt"), "x"));
+        await step(() => fs.writeFileSync(path.join(E, "single.txt"), "22"));
+        await step(() => fs.writeFileSync(path.join(E, "other.txt"), "22"));
+        await step(() => fs.rmSync(path.join(D, "sub"), { recursive: true }));
+    },
+    cleanup(ctx) {
+        for (const d of ctx.dirs) fs.rmSync(d, { recursive: true, force: true });
+    },
+};
+
 scenarios.request = {
     runMs: 3000,
     async setup(ctx) {
@@ -370,7 +430,8 @@ function collect(cmd, args, killAfter) {
     });
 }
 
-function placeholders(text, ports) {
+function placeholders(text, ports, subst) {
+    for (const [from, to] of subst || []) text = text.split(from).join(to);
     ports.forEach((p, i) => (text = text.split(String(p)).join("P" + i)));
     return text;
 }
@@ -409,9 +470,10 @@ async function runScenario(name, record, bin) {
     }
     fs.rmSync(dir, { recursive: true, force: true });
     const lines = res.out.split("\n").filter((l) => l.trim())
-        .map((l) => JSON.parse(placeholders(l, ctx.ports)));
+        .map((l) => JSON.parse(placeholders(l, ctx.ports, ctx.subst)));
     ctx.log.sort((a, b) => String(a.peer).localeCompare(String(b.peer)));
-    const peers = JSON.parse(placeholders(JSON.stringify(ctx.log), ctx.ports));
+    const peers = JSON.parse(placeholders(JSON.stringify(ctx.log), ctx.ports, ctx.subst));
+    if (sc.cleanup) sc.cleanup(ctx);
     return { lines, peers, err: res.err, code: res.code, sig: res.sig };
 }
 
@@ -438,6 +500,10 @@ async function main() {
         const want = JSON.parse(fs.readFileSync(fixture));
         let f = 0;
         const w = byId(want.debug), g = byId(res.lines);
+        if (scenarios[name].unordered) {
+            /* events of one step may come in either order */
+            for (const m of [w, g]) for (const k of Object.keys(m)) m[k].sort();
+        }
         for (const id of new Set([...Object.keys(w), ...Object.keys(g)])) {
             const a = w[id] || [], b = g[id] || [];
             if (JSON.stringify(a) !== JSON.stringify(b)) {
