@@ -741,6 +741,10 @@ static int cb_input(struct ef_node *n, struct ef_msg *msg)
     enqueue(r, c, msg);
 
     if (!c->connecting && !c->connected) {
+        if (c->sock) {
+            /* never connected (no host or port): Node-RED drops it for a new socket */
+            sock_destroy(c->sock);
+        }
         struct csock *s = sock_new(r, id, origin);
         if (!s) {
             ef_node_error(n, origin, "out of memory");
