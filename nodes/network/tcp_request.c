@@ -60,10 +60,8 @@ struct csock {
     int handles;           /* open libuv handles (tcp, tmr); freed at 0 */
     struct treq *home;     /* the node, until it closes */
     struct ef_timer *idle; /* settings.socketTimeout */
-    char *host;            /* where it connects */
-    int port;
-    struct strbuf chunk; /* "sit" mode strings */
-    bool closed, ended, reconnect;
+    struct strbuf chunk;   /* "sit" mode strings */
+    bool closed, ended, timed_out;
     struct csock *next_all;
 };
 
@@ -169,7 +167,6 @@ static void sock_release(struct csock *s)
         }
     }
     free(s->id);
-    free(s->host);
     free(s->buf);
     free(s->chunk.p);
     ef_msg_free(s->msg);
@@ -467,17 +464,6 @@ static void on_dialled(void *ud, int status, const char *err)
         s->idle = ef_timer_new(r->n, on_idle, s);
         touch(s);
     }
-    if (s->reconnect) {
-        /* reconnected after a timeout */
-        s->reconnect = false;
-        struct client *c = find_client(r, s->id);
-        if (c) {
-            c->connected = true;
-            c->connecting = false;
-        }
-        ef_node_status(r->n, "green", "dot", "common.status.connected");
-        return;
-    }
     status_connections(r, "green", false);
     struct client *c = find_client(r, s->id);
     if (!c || !c->sock) {
@@ -520,8 +506,10 @@ static void touch(struct csock *s)
 }
 
 /*
- * socket 'timeout' (settings.socketTimeout of inactivity): the status says
- * so and the connection is made again; the messages still queued wait for it.
+ * socket 'timeout' (settings.socketTimeout of inactivity). Node-RED calls
+ * connect() again on the connected socket: the first time Node reports it
+ * connected (status common.status.connected), the next time it fails, which
+ * ends as a connect error ("connect failed host:port", the client dropped).
  */
 static void on_idle(struct ef_node *n, void *arg)
 {
@@ -536,17 +524,14 @@ static void on_idle(struct ef_node *n, void *arg)
     if (c->sock != s) {
         return;
     }
-    char *host = strdup(s->host);
-    int port = s->port;
-    struct csock *ns = host ? sock_new(r, s->id, s->msg) : NULL;
-    sock_destroy(s);
-    if (ns) {
-        c->sock = ns;
-        c->connecting = true;
-        ns->reconnect = true;
-        start_connect(r, ns, host, port);
+    if (!s->timed_out) {
+        s->timed_out = true;
+        c->connected = true;
+        ef_node_status(n, "green", "dot", "common.status.connected");
+        touch(s);
+    } else {
+        sock_error(r, s);
     }
-    free(host);
 }
 
 static struct csock *sock_new(struct treq *r, const char *id, const struct ef_msg *msg)
@@ -580,9 +565,6 @@ static struct csock *sock_new(struct treq *r, const char *id, const struct ef_ms
 
 static void start_connect(struct treq *r, struct csock *s, const char *host, int port)
 {
-    free(s->host);
-    s->host = strdup(host);
-    s->port = port;
     s->dial = tcp__dial(ef_loop_uv(ef_node_loop(r->n)), &s->tcp, host, port, on_dialled, s);
     if (!s->dial) {
         sock_error(r, s);

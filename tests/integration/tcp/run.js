@@ -17,7 +17,8 @@
  * (tcp out reply by session and to all, base64, reset), client (tcp in and
  * tcp out as clients: reconnects; tcp out as a server), request (tcp
  * request: every return mode, msg.host/port, refused, a peer that ends, a
- * peer that resets, connection reuse, msg.reset), and watch (the watch node
+ * peer that resets, connection reuse, msg.reset), timeout (socketTimeout on tcp in
+ * and tcp request, a peer that resets a tcp in connection), and watch (the watch node
  * on a temporary directory: create, modify, rename, delete, a subdirectory,
  * recursion, a single file, a missing path; events compared as a multiset).
  * Exit status 0 when everything matches; the differences are printed otherwise.
@@ -197,6 +198,57 @@ scenarios.server = {
                 s.write("hi\n");
                 await sleep(150);
                 s.end();
+            }),
+        ]);
+    },
+};
+
+scenarios.timeout = {
+    runMs: 2500,
+    settings: { socketTimeout: 400 },
+    async setup(ctx) {
+        const log = ctx.log;
+        const seen = { peer: "srv", conns: [] };
+        log.push(seen);
+        ctx.servers = [
+            await server((s, k) => {
+                seen.conns.push(k);
+                s.on("data", (d) => s.write("echo:" + d));
+            }),
+        ];
+        const P = await freePorts(2);
+        ctx.ports = P.concat([ctx.servers[0].address().port]);
+        tab();
+        tcpIn("in", { port: String(P[0]), datatype: "utf8" }, ["d"]);
+        debug("d", "payload");
+        status("st", ["in"], ["dst"]);
+        debug("dst", STATUS);
+        tcpIn("inr", { port: String(P[1]), datatype: "utf8" }, ["dr"]);
+        debug("dr", "payload");
+        status("str", ["inr"], ["dstr"]);
+        debug("dstr", STATUS);
+        tcpReq("rq", { port: String(ctx.ports[2]), out: "sit", ret: "string" }, ["dq"]);
+        debug("dq", "payload");
+        status("stq", ["rq"], ["dstq"]);
+        debug("dstq", STATUS);
+        inject("iq", 0.2, [["payload", "q1", "str"]], ["rq"]);
+        inject("iq2", 1.2, [["payload", "q2", "str"]], ["rq"]);
+        ctx.flow = nodes;
+    },
+    async peers(ctx, log) {
+        const P = ctx.ports;
+        await Promise.all([
+            /* idle after one chunk: the flow ends the connection after socketTimeout */
+            client(log, "idle", P[0], async (s) => {
+                s.write("x");
+                await new Promise((r) => s.on("end", r));
+                s.end();
+            }),
+            /* a peer that resets the connection */
+            client(log, "reset", P[1], async (s) => {
+                s.write("before reset");
+                await sleep(150);
+                s.resetAndDestroy();
             }),
         ]);
     },
