@@ -547,6 +547,10 @@ static void cb_start(struct ef_node *n)
         ef_node_error(n, NULL, "TLS is not supported by edgeflow's tcp nodes (tls %s)", t->tls);
         return;
     }
+    if (t->port < 0) {
+        ef_node_error(n, NULL, "Invalid port");
+        return;
+    }
     if (t->is_server) {
         start_server(t);
     } else {
@@ -581,7 +585,7 @@ static int cb_init(struct ef_node *n, const struct ef_val *config)
     (void)config;
     struct tcp_in *t = ef_node_priv(n);
     t->n = n;
-    t->port = (int)js__to_number(t->port_cfg);
+    t->port = tcp__port(js__to_number(t->port_cfg));
     if (ef_val_type(t->server_cfg) == EF_BOOL) {
         t->is_server = ef_val_bool_get(t->server_cfg);
     } else {

@@ -408,6 +408,10 @@ static void cb_start(struct ef_node *n)
         ef_node_error(n, NULL, "TLS is not supported by edgeflow's tcp nodes (tls %s)", o->tls);
         return;
     }
+    if (o->port < 0 && o->mode != MODE_REPLY) {
+        ef_node_error(n, NULL, "Invalid port");
+        return;
+    }
     if (o->mode == MODE_CLIENT) {
         setup_client(n, o);
     } else if (o->mode == MODE_SERVER) {
@@ -447,7 +451,7 @@ static int cb_init(struct ef_node *n, const struct ef_val *config)
     (void)config;
     struct tcp_out *o = ef_node_priv(n);
     o->n = n;
-    o->port = (int)js__to_number(o->port_cfg);
+    o->port = tcp__port(js__to_number(o->port_cfg));
     o->mode = !strcmp(o->beserver, "server")  ? MODE_SERVER
               : !strcmp(o->beserver, "reply") ? MODE_REPLY
                                               : MODE_CLIENT;

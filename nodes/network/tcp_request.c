@@ -627,6 +627,25 @@ static void do_reset(struct treq *r, const struct ef_val *reset)
     status_connections(r, "green", true);
 }
 
+/* Node's RangeError for a port connect() refuses, e.g. "... Received type string ('abc')." */
+static void bad_port_error(struct ef_node *n, const struct ef_msg *msg, const struct ef_val *port,
+                           double num)
+{
+    char desc[160];
+    if (port && ef_val_type(port) == EF_STR) {
+        snprintf(desc, sizeof(desc), "type string ('%.100s')", ef_val_str_get(port));
+    } else {
+        struct ef_val *v = ef_val_num(num);
+        char *t = js__to_string(v, NULL);
+        snprintf(desc, sizeof(desc), "type number (%s)", t ? t : "NaN");
+        free(t);
+        ef_val_unref(v);
+    }
+    ef_node_error(n, msg,
+                  "RangeError [ERR_SOCKET_BAD_PORT]: Port should be >= 0 and < 65536. Received %s.",
+                  desc);
+}
+
 static int cb_input(struct ef_node *n, struct ef_msg *msg)
 {
     struct treq *r = ef_node_priv(n);
@@ -732,9 +751,14 @@ static int cb_input(struct ef_node *n, struct ef_msg *msg)
             ef_node_error(n, origin, "out of memory");
         } else {
             c->sock = s;
-            if (host_ok && port_ok) {
+            if (host_ok && port_ok && tcp__port(portnum) < 0) {
+                /* Node's connect() throws ERR_SOCKET_BAD_PORT: the message is lost */
+                bad_port_error(n, origin, cfg_port ? NULL : mport, portnum);
+                delete_client(r, c);
+                sock_destroy(s);
+            } else if (host_ok && port_ok) {
                 c->connecting = true;
-                start_connect(r, s, host, (int)portnum);
+                start_connect(r, s, host, tcp__port(portnum));
             } else {
                 ef_node_warn(n, "Host and/or port not set");
             }

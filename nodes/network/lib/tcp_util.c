@@ -184,6 +184,14 @@ bool tcp__peer(const uv_tcp_t *t, char *ip, size_t iplen, int *port)
     return true;
 }
 
+int tcp__port(double d)
+{
+    if (!(d >= 0 && d <= 65535) || d != (double)(int)d) {
+        return -1;
+    }
+    return (int)d;
+}
+
 /* ---- Client connections ---- */
 
 struct tcp_dial {

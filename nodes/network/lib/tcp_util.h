@@ -75,6 +75,9 @@ double tcp__setting_ms(struct ef_node *n, const char *key, double def);
 /* The remote address of a TCP handle as Node reports it (ip text and port); false if unknown. */
 bool tcp__peer(const uv_tcp_t *t, char *ip, size_t iplen, int *port);
 
+/* A port number from a JavaScript number: the integer 0..65535, or -1 ("Invalid port"). */
+int tcp__port(double d);
+
 /* ---- Client connections ---- */
 
 /*
