@@ -270,14 +270,39 @@ static bool exists(const char *p)
     return stat(p, &st) == 0;
 }
 
-/* Whether name ends with "~" (an editor's backup file: node-watch's special names). */
+/*
+ * node-watch's editor-file names: ending in "~", starting with ".#", or
+ * "##". strip() gives the name without those marks (its /~$|^\.#|^##$/g).
+ */
 static bool special(const char *name)
 {
     size_t l = strlen(name);
-    return l > 0 && name[l - 1] == '~';
+    return (l > 0 && name[l - 1] == '~') || !strncmp(name, ".#", 2) || !strcmp(name, "##");
 }
 
-/* The debounce ends: each name once, in the order first seen. */
+static char *strip(const char *name)
+{
+    if (!strcmp(name, "##")) {
+        return strdup("");
+    }
+    size_t l = strlen(name);
+    const char *s = name;
+    if (!strncmp(s, ".#", 2)) {
+        s += 2;
+        l -= 2;
+    }
+    if (l > 0 && s[l - 1] == '~') {
+        l--;
+    }
+    return strndup(s, l);
+}
+
+/*
+ * The debounce ends: each name once, in the order first seen, "update" when
+ * it exists and "remove" when not. When an editor-file name was seen and two
+ * names are alike without the marks (or one came twice), node-watch reports
+ * only the names that exist.
+ */
 static void on_debounce(struct ef_node *n, void *arg)
 {
     (void)n;
@@ -290,14 +315,15 @@ static void on_debounce(struct ef_node *n, void *arg)
     for (size_t i = 0; i < nc; i++) {
         has_special = has_special || special(cache[i]);
     }
-    /* names that differ only by a trailing "~": only those that exist are reported */
     bool dup = false;
     for (size_t i = 0; has_special && i < nc && !dup; i++) {
-        size_t li = strlen(cache[i]) - (special(cache[i]) ? 1 : 0);
-        for (size_t j = i + 1; j < nc && !dup; j++) {
-            size_t lj = strlen(cache[j]) - (special(cache[j]) ? 1 : 0);
-            dup = li == lj && !strncmp(cache[i], cache[j], li) && strcmp(cache[i], cache[j]);
+        char *a = strip(cache[i]);
+        for (size_t j = i + 1; a && j < nc && !dup; j++) {
+            char *b2 = strip(cache[j]);
+            dup = b2 && !strcmp(a, b2);
+            free(b2);
         }
+        free(a);
     }
     for (size_t i = 0; i < nc; i++) {
         bool seen = false;

@@ -358,7 +358,7 @@ function watchNode(id, files, recursive, wires) {
 }
 
 scenarios.watch = {
-    runMs: 7500,
+    runMs: 8500,
     unordered: true,
     async setup(ctx) {
         const D = fs.mkdtempSync(path.join(os.tmpdir(), "ef-watch-"));
@@ -403,6 +403,12 @@ scenarios.watch = {
         await step(() => fs.writeFileSync(path.join(E, "single.txt"), "22"));
         await step(() => fs.writeFileSync(path.join(E, "other.txt"), "22"));
         await step(() => fs.rmSync(path.join(D, "sub"), { recursive: true }));
+        /* an editor's save: backup file, new file, backup gone (only what exists is reported) */
+        await step(() => {
+            fs.writeFileSync(path.join(D, "e.txt~"), "b");
+            fs.writeFileSync(path.join(D, "e.txt"), "e");
+            fs.unlinkSync(path.join(D, "e.txt~"));
+        });
     },
     cleanup(ctx) {
         for (const d of ctx.dirs) fs.rmSync(d, { recursive: true, force: true });
