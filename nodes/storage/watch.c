@@ -431,7 +431,17 @@ static void on_event(uv_fs_event_t *h, const char *filename, int events, int sta
         return;
     }
     if (d->rel[0] && !exists(d->path)) {
-        /* a watched subdirectory has gone: its parent reports it */
+        /* a watched subdirectory has gone: its parent reports it; what was in it still counts */
+        char *base = pbasename(d->path);
+        bool self = base && !strcmp(base, filename);
+        free(base);
+        if (!self) {
+            char *name = pjoin3(r->base, d->rel, filename);
+            if (name) {
+                note(r, name);
+            }
+            free(name);
+        }
         char *rel = strdup(d->rel);
         if (rel) {
             unwatch(r, rel);
