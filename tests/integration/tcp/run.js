@@ -302,11 +302,13 @@ scenarios.client = {
                 h1.conns.push(k);
                 if (k === 1) s.end("first");
                 else if (k === 2) s.end("second");
+                else s.on("data", (d) => h1.conns.push(k + ":" + d));
             }),
             await server((s, k) => {
                 h2.conns.push(k);
                 if (k === 1) s.end("hello");
                 else if (k === 2) s.write("again");
+                s.on("data", (d) => h2.conns.push(k + ":" + d));
             }),
             await server((s, k) => {
                 let d = "";
@@ -335,6 +337,9 @@ scenarios.client = {
         debug("dsts", STATUS);
         inject("is1", 0.9, [["payload", "srv-msg", "str"]], ["os"]);
         inject("is2", 0.9, [["payload", "Ynll", "str"]], ["os2"]);
+        /* reply without a session: every tcp in connection, client ones included */
+        tcpOut("rall", {});
+        inject("ir", 2.0, [["payload", "bcast", "str"]], ["rall"]);
         ctx.flow = nodes;
     },
     async peers(ctx, log) {
