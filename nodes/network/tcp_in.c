@@ -49,7 +49,7 @@ struct conn {
     bool has_buf;      /* Node-RED's buffer is not null */
     char ip[INET6_ADDRSTRLEN];
     int port;
-    bool have_peer, have_from, closed;
+    bool have_peer, have_from, closed, ended;
     struct ef_timer *idle;
     uv_shutdown_t shut;
 };
@@ -246,7 +246,6 @@ static void destroy_sess(struct tcp_sess *s)
 
 static void on_shutdown(uv_shutdown_t *req, int status)
 {
-    (void)status;
     struct conn *c = req->data;
     if (status) {
         conn_close(c);
@@ -257,9 +256,10 @@ static void on_shutdown(uv_shutdown_t *req, int status)
 /* socket.end(): sends FIN; the connection closes when the peer has ended too. */
 static void conn_end(struct conn *c)
 {
-    if (c->closed || uv_is_closing((uv_handle_t *)&c->s.tcp)) {
+    if (c->closed || c->ended || uv_is_closing((uv_handle_t *)&c->s.tcp)) {
         return;
     }
+    c->ended = true;
     c->s.open = false;
     c->shut.data = c;
     if (uv_shutdown(&c->shut, (uv_stream_t *)&c->s.tcp, on_shutdown) != 0) {
