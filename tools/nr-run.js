@@ -18,6 +18,8 @@
  *                   are disabled
  *   --nodes-dir DIR extra node modules to load (Node-RED's nodesDir); repeatable
  *   --log-level L   stderr threshold: error, warn (default), info, debug, trace
+ *   --setting K=JSON  a settings.js key with a JSON value (socketTimeout=500,
+ *                   fileWorkingDirectory="/tmp"); repeatable
  *
  * stdout: one line per message a debug node shows, exactly
  *   {"id":"<debug node id>","value":<what it shows>}
@@ -56,12 +58,12 @@ const http = require("http");
 function usage(msg) {
     if (msg) process.stderr.write("nr-run: " + msg + "\n");
     process.stderr.write("usage: node tools/nr-run.js FLOWS.json [--run-ms N] [--env K=V ...] " +
-        "[--port N] [--nodes-dir DIR] [--log-level L]\n");
+        "[--port N] [--nodes-dir DIR] [--log-level L] [--setting K=JSON ...]\n");
     process.exit(2);
 }
 
 function parseArgs(argv) {
-    const o = { flows: null, runMs: 500, env: [], port: 0, nodesDir: [], logLevel: "warn" };
+    const o = { flows: null, runMs: 500, env: [], port: 0, nodesDir: [], logLevel: "warn", settings: {} };
     for (let i = 0; i < argv.length; i++) {
         const a = argv[i];
         const next = () => {
@@ -76,6 +78,15 @@ function parseArgs(argv) {
             const eq = kv.indexOf("=");
             if (eq <= 0) usage("--env wants K=V, got " + kv);
             o.env.push([kv.slice(0, eq), kv.slice(eq + 1)]);
+        } else if (a === "--setting") {
+            const kv = next();
+            const eq = kv.indexOf("=");
+            if (eq <= 0) usage("--setting wants K=JSON, got " + kv);
+            try {
+                o.settings[kv.slice(0, eq)] = JSON.parse(kv.slice(eq + 1));
+            } catch (e) {
+                usage("--setting " + kv + ": " + e.message);
+            }
         } else if (a === "--port") {
             o.port = Number(next());
             if (!Number.isInteger(o.port) || o.port < 0 || o.port > 65535) usage("bad --port");
@@ -201,6 +212,7 @@ async function main() {
         telemetry: { enabled: false },
         diagnostics: { enabled: false }
     };
+    Object.assign(settings, opts.settings);
 
     await new Promise((resolve, reject) => {
         server.once("error", reject);

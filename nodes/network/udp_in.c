@@ -4,6 +4,7 @@
  * datagram: {payload, fromip: "addr:port", ip, port}, the payload as a
  * Buffer, a UTF-8 string or base64 text (datatype). multicast "true" joins
  * `group` (on the interface address `iface`). IPv4 (udp4) or IPv6 (udp6).
+ * A port outside settings.listenAllowedPorts is refused.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 #include "engine.h"
 #include "js.h"
 #include "base64.h"
+#include "lib/listen_access.h"
 
 struct udp_in {
     struct ef_node *n;
@@ -117,6 +119,11 @@ static void cb_start(struct ef_node *n)
     char *ps = js__to_string(u->port, NULL);
     int port = ps ? atoi(ps) : 0;
     free(ps);
+    char err[256];
+    if (!listen__port_allowed(n, port, err, sizeof(err))) {
+        ef_node_error(n, NULL, "error: %s", err);
+        return;
+    }
     struct sockaddr_storage ss;
     if (v6) {
         uv_ip6_addr("::", port, (struct sockaddr_in6 *)&ss);

@@ -18,6 +18,7 @@
 #include "engine.h"
 #include "js.h"
 
+#include "lib/file_access.h"
 #include "lib/file_util.h"
 
 enum { MODE_APPEND, MODE_OVERWRITE, MODE_DELETE };
@@ -258,7 +259,14 @@ static void run_queue(struct file_node *fn)
             finish(op, false);
             return;
         }
-        op->path = name;
+        /* fileWorkingDirectory and fileAllowedDirectories */
+        op->path = file_access__full_path(n, name);
+        free(name);
+        if (!op->path || !file_access__allowed(n, op->path, err, sizeof(err))) {
+            ef_node_error(n, op->msg, "%s", op->path ? err : "out of memory");
+            finish(op, false);
+            return;
+        }
         fn->busy = true;
         if (fn->mode == MODE_DELETE) {
             uv_fs_unlink(loop, &op->req, op->path, on_unlinked);

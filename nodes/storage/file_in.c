@@ -16,6 +16,7 @@
 #include "engine.h"
 #include "strbuf.h"
 
+#include "lib/file_access.h"
 #include "lib/file_util.h"
 
 #define CHUNK (64 * 1024) /* fs.createReadStream's highWaterMark */
@@ -313,6 +314,16 @@ static int cb_input(struct ef_node *n, struct ef_msg *msg)
         return EF_INPUT_DONE;
     }
     ef_msg_set_take(msg, "filename", ef_val_str(name));
+    /* fileWorkingDirectory and fileAllowedDirectories */
+    char *full = file_access__full_path(n, name);
+    free(name);
+    name = full;
+    if (!name || !file_access__allowed(n, name, err, sizeof(err))) {
+        ef_node_error(n, msg, "%s", name ? err : "out of memory");
+        free(name);
+        ef_msg_free(msg);
+        return EF_INPUT_DONE;
+    }
     struct rop *r = calloc(1, sizeof(*r));
     char *chunk = malloc(CHUNK);
     if (!r || !chunk) {

@@ -199,7 +199,7 @@ async function run(browser, ef) {
         for (const ty of ["inject", "debug", "change", "switch"]) {
             t.check("palette has " + ty, palette.includes(ty));
         }
-        t.check("palette has no type edgeflow cannot run", !palette.includes("function") && !palette.includes("tcp in"),
+        t.check("palette has no type edgeflow cannot run", !palette.includes("function"),
                 palette.join(","));
         const nodes = await page.evaluate(() => RED.nodes.filterNodes({ z: "e2e-tab" }).length);
         t.check("the flows are on the canvas", nodes === 3, nodes);

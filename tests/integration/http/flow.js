@@ -143,35 +143,3 @@ function buildUdpFlow(p) {
 }
 
 module.exports.buildUdpFlow = buildUdpFlow;
-
-/* tcp request against an echo server (port e: answers "echo:" + data) and one that answers "bye" and closes (port b). */
-function buildTcpFlow(e, b, closed) {
-    nodes = [{ id: "t1", type: "tab", label: "tcp" }];
-    const treq = (id, cfg, wires) => nodes.push(Object.assign({ id, type: "tcp request", z: "t1", name: "",
-        server: "127.0.0.1", port: String(e), out: "time", ret: "buffer", splitc: "100", newline: "",
-        trim: false, tls: "" }, cfg, { wires: [wires] }));
-    const tc = (n, delay, props, cfg, show) => {
-        const ds = show.map((_, i) => `d${n}${String.fromCharCode(97 + i)}`);
-        inject(`i${n}`, delay, props, [`r${n}`]);
-        treq(`r${n}`, cfg, ds);
-        show.forEach((s, i) => debug(ds[i], s));
-    };
-    tc(1, 0.1, [["payload", "hello", "str"], ["topic", "t1", "str"]], {}, ["payload", "topic"]);
-    tc(2, 0.15, [["payload", "{\"a\":1}", "json"]], { ret: "string" }, ["payload"]);
-    tc(3, 0.2, [["payload", "a\nb\n", "str"]], { out: "char", splitc: "\\n", ret: "string" }, ["payload"]);
-    tc(4, 0.25, [["payload", "xyz", "str"]], { out: "count", splitc: "3", ret: "string" }, ["payload"]);
-    tc(5, 0.3, [["payload", "l1\nl2\n", "str"]], { out: "sit", ret: "string", newline: "\\n" }, ["payload"]);
-    inject("i5b", 0.6, [["payload", "l3\nl4", "str"]], ["r5"]);
-    tc(6, 0.35, [["payload", "fire", "str"]], { out: "immed" }, ["payload"]);
-    tc(7, 0.4, [["payload", "via msg", "str"], ["host", "127.0.0.1", "str"], ["port", String(e), "num"]],
-        { server: "", port: "", ret: "string" }, ["payload"]);
-    tc(8, 0.45, [["payload", "x", "str"]], { port: String(closed) }, ["payload"]);
-    catcher("c8", ["r8"], ["d8x"]);
-    debug("d8x", "error.message");
-    tc(9, 0.5, [["payload", "x", "str"]], { port: String(b), ret: "string" }, ["payload"]);
-    tc(10, 0.55, [["payload", "y", "str"]], { port: String(b), out: "sit" }, ["payload"]);
-    tc(11, 0.7, [["payload", "[1,2]", "bin"]], { out: "char", splitc: "0x32" }, ["payload"]);
-    return nodes;
-}
-
-module.exports.buildTcpFlow = buildTcpFlow;

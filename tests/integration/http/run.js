@@ -12,8 +12,6 @@
  *   node run.js --extra EDGEFLOW_BINARY    edgeflow-only cases (credentials, keep-alive)
  *   node run.js --udp EDGEFLOW_BINARY      udp in/out on free loopback ports (expected-udp.json;
  *   node run.js --record-udp               recorded from Node-RED the same way)
- *   node run.js --tcp EDGEFLOW_BINARY      tcp request against TCP servers on free ports
- *   node run.js --record-tcp               (expected-tcp.json)
  *
  * Exit status 0 when everything matches; the differences are printed otherwise.
  */
@@ -24,8 +22,7 @@ const path = require("path");
 const { spawn } = require("child_process");
 const { start } = require("./server.js");
 const dgram = require("dgram");
-const net = require("net");
-const { buildFlow, buildExtraFlow, extraExpected, buildUdpFlow, buildTcpFlow } = require("./flow.js");
+const { buildFlow, buildExtraFlow, extraExpected, buildUdpFlow } = require("./flow.js");
 
 const ROOT = path.resolve(__dirname, "..", "..", "..");
 const RUN_MS = 3500;
@@ -110,56 +107,8 @@ async function mainUdp(record, bin) {
     process.exitCode = fails ? 1 : 0;
 }
 
-function tcpServer(onData) {
-    const srv = net.createServer((sock) => {
-        sock.on("data", (d) => onData(sock, d));
-        sock.on("error", () => {});
-    });
-    return new Promise((r) => srv.listen(0, "127.0.0.1", () => r(srv)));
-}
-
-async function mainTcp(record, bin) {
-    const echo = await tcpServer((s, d) => s.write(Buffer.concat([Buffer.from("echo:"), d])));
-    const bye = await tcpServer((s) => s.end("bye"));
-    const gone = await tcpServer(() => {});
-    const closedPort = gone.address().port;
-    await new Promise((r) => gone.close(r));
-    const e = echo.address().port, b = bye.address().port;
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ef-tcp-"));
-    const flowFile = path.join(dir, "flow.json");
-    fs.writeFileSync(flowFile, JSON.stringify(buildTcpFlow(e, b, closedPort), null, 1));
-    const fixture = path.join(__dirname, "expected-tcp.json");
-    const args = record ? [path.join(ROOT, "tools", "nr-run.js"), flowFile, "--run-ms", "1500"]
-        : ["run", flowFile, "--debug-stdout", "--port", "0", "--user-dir", dir];
-    const res = await collect(record ? process.execPath : bin, args, e, closedPort);
-    fs.rmSync(dir, { recursive: true, force: true });
-    for (const srv of [echo, bye]) {
-        srv.close();
-        if (srv.closeAllConnections) srv.closeAllConnections();
-    }
-    if (record) {
-        fs.writeFileSync(fixture, JSON.stringify(res.lines, null, 1) + "\n");
-        process.stderr.write(res.err);
-        console.log(`recorded ${res.lines.length} lines`);
-        process.exit(0);
-    }
-    let fails = compare(JSON.parse(fs.readFileSync(fixture)), res.lines);
-    if (/ERROR: AddressSanitizer|runtime error:|LeakSanitizer/.test(res.err)) {
-        fails++;
-    }
-    if (fails) {
-        console.error("edgeflow stderr:\n" + res.err);
-    } else {
-        console.log(`ok: ${res.lines.length} lines match`);
-    }
-    process.exit(fails ? 1 : 0);
-}
-
 async function main() {
     const argv = process.argv.slice(2);
-    if (argv[0] === "--tcp" || argv[0] === "--record-tcp") {
-        return mainTcp(argv[0] === "--record-tcp", argv[1]);
-    }
     if (argv[0] === "--udp" || argv[0] === "--record-udp") {
         return mainUdp(argv[0] === "--record-udp", argv[1]);
     }
