@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "http_routes.h"
 #include "server.h"
 
 #define WRITE_CHUNK 16384
@@ -47,6 +48,7 @@ static const char *reason_phrase(int status)
 
 static void conn_reset(struct srv_conn *c)
 {
+    http_routes__detach(c);
     free(c->body);
     free(c->resp);
     c->body = c->resp = NULL;
@@ -272,6 +274,9 @@ static enum srv_method method_of(struct lws *wsi)
 
 static void dispatch(struct srv_conn *c)
 {
+    if (http_routes__dispatch(c)) {
+        return; /* an http in node's route: answered, or a flow will answer */
+    }
     if (c->body_too_big) {
         c->close_after = true;
         srv_reply_error(c, 413, "request_too_large", "request entity too large");
@@ -298,12 +303,13 @@ static int on_http(struct srv_conn *c, struct ef_server *s, struct lws *wsi, con
     }
     memcpy(c->path, uri, len);
     c->path[len] = '\0';
-    if (c->method == SRV_POST || c->method == SRV_PUT || c->method == SRV_PATCH) {
+    if (c->method == SRV_POST || c->method == SRV_PUT || c->method == SRV_PATCH ||
+        c->method == SRV_DELETE) {
         char cl[32];
         if (srv_header(c, "content-length:", cl, sizeof(cl)) && *cl) {
             char *end;
             unsigned long long n = strtoull(cl, &end, 10);
-            if (*end || n > SRV_BODY_MAX) {
+            if (*end || n > s->body_max) {
                 c->body_too_big = true;
                 dispatch(c);
                 return 0;
@@ -333,7 +339,7 @@ static int on_body(struct srv_conn *c, const void *in, size_t len)
     }
     if (c->body_len + len + 1 > c->body_cap) {
         size_t ncap = c->body_len + len + 1;
-        if (ncap > SRV_BODY_MAX + 1) {
+        if (ncap > c->srv->body_max + 1) {
             c->body_too_big = true;
             return 0;
         }
@@ -360,14 +366,18 @@ static int on_http_writeable(struct srv_conn *c, struct lws *wsi)
     unsigned char buf[LWS_PRE + WRITE_CHUNK];
     if (!c->headers_sent) {
         unsigned char *start = buf + LWS_PRE, *p = start, *end = buf + sizeof(buf) - 1;
-        if (lws_add_http_common_headers(wsi, (unsigned int)c->status, c->ctype,
-                                        (lws_filepos_t)c->resp_len, &p, end)) {
+        if (c->http) {
+            if (http_routes__write_headers(c, &p, end)) {
+                return -1;
+            }
+        } else if (lws_add_http_common_headers(wsi, (unsigned int)c->status, c->ctype,
+                                               (lws_filepos_t)c->resp_len, &p, end)) {
             return -1;
         }
         static const char nocache[] = "no-store";
-        if (lws_add_http_header_by_name(
-                wsi, (const unsigned char *)"cache-control:", (const unsigned char *)nocache,
-                (int)strlen(nocache), &p, end)) {
+        if (!c->http && lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
+                                                    (const unsigned char *)nocache,
+                                                    (int)strlen(nocache), &p, end)) {
             return -1;
         }
         if (c->location[0] && lws_add_http_header_by_name(wsi, (const unsigned char *)"location:",
@@ -583,6 +593,7 @@ struct ef_server *server__start(struct ef_runtime *rt, const struct ef_server_op
         return NULL;
     }
     s->rt = rt;
+    s->body_max = http_routes__body_max(rt->settings);
     snprintf(s->host, sizeof(s->host), "%s", o->host && *o->host ? o->host : "127.0.0.1");
     char modules[PATH_MAX], defs[PATH_MAX + 32], path[PATH_MAX + 64];
     default_modules_dir(modules, sizeof(modules));

@@ -92,6 +92,8 @@ struct srv_conn {
     bool headers_sent, close_after, responding;
     /* websocket */
     struct comms_client *client;
+    /* a request of an http in node (http_routes.c), or NULL */
+    struct http_req *http;
 };
 
 struct srv_nodeset; /* a node definition set (admin.c) */
@@ -102,6 +104,7 @@ struct ef_server {
     struct lws_vhost *vhost;
     char host[64];
     int port;
+    size_t body_max; /* apiMaxLength: largest request body read */
     char *flows_path, *cred_path;
     char *editor_dir, *nodes_dir, *defs_dir;
     /* deployed configuration, as the editor sees it (credentials stripped) */
