@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 #include "base64.h"
@@ -48,6 +49,9 @@ struct http_routes {
     struct ef_runtime *rt;
     struct route *head;
     struct http_req *pending; /* requests handed to flows, not yet freed */
+    /* httpNodeAuth: SHA-256 of the last password that passed (Node-RED caches it too) */
+    unsigned char good[32];
+    bool has_good;
 };
 
 /* One request handed to a flow: shared by the connection and msg.res. */
@@ -1452,8 +1456,8 @@ static struct http_req *req_new(struct srv_conn *c)
     return q;
 }
 
-/* httpNodeAuth: true when the request may pass. */
-static bool auth_ok(struct srv_conn *c, const struct ef_val *auth)
+/* httpNodeAuth: true when the request may pass. r (may be NULL) caches the last good password. */
+static bool auth_ok(struct srv_conn *c, const struct ef_val *auth, struct http_routes *r)
 {
     const char *user = ef_val_str_get(ef_val_obj_get(auth, "user"));
     const char *pass = ef_val_str_get(ef_val_obj_get(auth, "pass"));
@@ -1483,7 +1487,23 @@ static bool auth_ok(struct srv_conn *c, const struct ef_val *auth)
     if (colon) {
         *colon = '\0';
         char *pw = strndup(colon + 1, dl - (size_t)(colon + 1 - (char *)d));
-        ok = pw && !strcmp((char *)d, user) && password__check(pw, pass);
+        unsigned char md[EVP_MAX_MD_SIZE];
+        unsigned int ml = 0;
+        bool hashed = pw && EVP_Digest(pw, strlen(pw), md, &ml, EVP_sha256(), NULL) && ml == 32;
+        if (pw && !strcmp((char *)d, user)) {
+            if (hashed && r && r->has_good && CRYPTO_memcmp(md, r->good, 32) == 0) {
+                ok = true;
+            } else if (password__check(pw, pass)) {
+                ok = true;
+                if (hashed && r) {
+                    memcpy(r->good, md, 32);
+                    r->has_good = true;
+                }
+            }
+        }
+        if (pw) {
+            OPENSSL_cleanse(pw, strlen(pw));
+        }
         free(pw);
     }
     free(d);
@@ -1807,10 +1827,13 @@ bool http_routes__dispatch(struct srv_conn *c)
         strcasestr(conn, "close")) {
         c->close_after = true; /* lws keeps a bodiless PUT/POST open otherwise */
     }
-    char mt[128] = "", ct[512] = "";
+    char mt[128] = "", ct[512] = "", tmp[64];
     if (srv_header(c, "content-type:", ct, sizeof(ct)) && *ct) {
         media_type(ct, mt, sizeof(mt));
     }
+    /* type-is's hasBody: a Content-Length (even 0) or a Transfer-Encoding */
+    bool has_body = c->body || c->body_len || hdr_get(c, "content-length:", tmp, sizeof(tmp)) ||
+                    hdr_get(c, "transfer-encoding:", tmp, sizeof(tmp));
     char root[512];
     node_root(rt, root, sizeof(root));
     size_t rl = strlen(root);
@@ -1873,7 +1896,7 @@ bool http_routes__dispatch(struct srv_conn *c)
             error_page(q, 413, "PayloadTooLargeError: request entity too large");
             return true;
         }
-        if (!raw && parsed_type && (c->body || c->body_len)) {
+        if (!raw && parsed_type && has_body) {
             if (!strcmp(mt, "application/json")) {
                 int st = parse_json_body(c, &body, err, sizeof(err));
                 if (st) {
@@ -1892,7 +1915,8 @@ bool http_routes__dispatch(struct srv_conn *c)
         error_page(q, 404, msg);
         return true;
     }
-    if (auth && ef_val_type(auth) == EF_OBJ && c->method != SRV_OPTIONS && !auth_ok(c, auth)) {
+    if (auth && ef_val_type(auth) == EF_OBJ && c->method != SRV_OPTIONS &&
+        !auth_ok(c, auth, http_routes__of(rt))) {
         ef_val_unref(body);
         kv_set(&q->hdrs, "WWW-Authenticate", "Basic realm=\"Authorization Required\"");
         send_status(q, 401);
@@ -2040,7 +2064,7 @@ bool http_routes__dispatch(struct srv_conn *c)
     ef_val_obj_set_take(req, "cookies", cookies);
     ef_val_obj_set_take(req, "signedCookies", ef_val_obj());
     if (hit->method != M_GET) {
-        if (!body && !admin_front && (c->body || c->body_len) &&
+        if (!body && !admin_front && has_body &&
             (!strcmp(mt, "application/json") || !strcmp(mt, "application/x-www-form-urlencoded"))) {
             /* without the editor in front, the node's own parsers do this */
             if (!strcmp(mt, "application/json")) {
@@ -2055,7 +2079,7 @@ bool http_routes__dispatch(struct srv_conn *c)
                 body = qs_parse(c->body ? c->body : "", c->body_len);
             }
         }
-        if (!body && (c->body || c->body_len || raw || hit->upload)) {
+        if (!body && (has_body || raw || hit->upload)) {
             if (parse_body(c, hit, raw, mt, ct, req, &body, err, sizeof(err)) != 0) {
                 ef_node_warn(node, "%s", err);
                 ef_val_unref(req);

@@ -334,7 +334,7 @@ static int on_http(struct srv_conn *c, struct ef_server *s, struct lws *wsi, con
 
 static int on_body(struct srv_conn *c, const void *in, size_t len)
 {
-    if (c->body_too_big || c->responding) {
+    if (c->body_too_big || c->responding || c->http || len == 0) {
         return 0;
     }
     if (c->body_len + len + 1 > c->body_cap) {
@@ -444,7 +444,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_HTTP_BODY: return on_body(c, in, len);
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
         lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
-        if (!c->responding) {
+        if (!c->responding && !c->http) {
             dispatch(c);
         }
         return 0;

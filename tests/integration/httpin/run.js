@@ -242,7 +242,11 @@ async function runCases(start) {
         try {
             for (const [g, name, method, p, headers, body] of CASES) {
                 if (g !== group) continue;
-                out[name] = normalise(await rawRequest(srv.port, method, p, headers, body));
+                try {
+                    out[name] = normalise(await rawRequest(srv.port, method, p, headers, body));
+                } catch (e) {
+                    out[name] = { error: String(e), log: srv.log().slice(-2000) };
+                }
             }
         } finally {
             await stop(srv);
