@@ -61,7 +61,7 @@ struct http_req {
     struct ef_node *node;           /* the http in node (for warnings); NULL when it closed */
     struct http_routes *routes;     /* NULL when not listed in routes->pending */
     struct http_req *next, **pprev; /* in routes->pending */
-    bool answered, head, get_like;
+    bool answered, get_like;
     char *query_callback; /* ?callback= for JSONP, or NULL */
     char *if_none_match;  /* request's If-None-Match, or NULL */
     bool no_cache;        /* request Cache-Control: no-cache */
@@ -1451,7 +1451,6 @@ static struct http_req *req_new(struct srv_conn *c)
     q->refs = 1; /* the connection's */
     q->c = c;
     c->http = q;
-    q->head = c->method == SRV_HEAD;
     q->get_like = c->method == SRV_GET || c->method == SRV_HEAD;
     return q;
 }

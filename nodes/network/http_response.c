@@ -139,6 +139,17 @@ static void uri_encode(struct strbuf *b, const char *s, size_t len)
     }
 }
 
+/* The cookie package's fieldContentRegExp: tab, printable ASCII and 0x80-0xff only. */
+static bool field_ok(const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p != '\t' && (*p < 0x20 || *p == 0x7f)) {
+            return false;
+        }
+    }
+    return true;
+}
+
 static void utc_string(double ms, char out[64])
 {
     time_t t = (time_t)floor(ms / 1000);
@@ -216,14 +227,25 @@ static int cookie_value(struct strbuf *b, const char *name, const struct ef_val 
     }
     const struct ef_val *domain = opts ? ef_val_obj_get(opts, "domain") : NULL;
     if (domain && ef_val_truthy(domain)) {
+        if (!field_ok(ef_val_str_get(domain))) {
+            snprintf(err, errlen, "option domain is invalid");
+            return -1;
+        }
         strbuf__addf(b, "; Domain=%s", ef_val_str_get(domain));
     }
     const struct ef_val *path = opts ? ef_val_obj_get(opts, "path") : NULL;
     if (path && ef_val_type(path) != EF_NULL) {
         if (ef_val_truthy(path)) {
             char *ps = js__to_string(path, NULL);
-            strbuf__addf(b, "; Path=%s", ps ? ps : "");
+            bool ok = ps && field_ok(ps);
+            if (ok) {
+                strbuf__addf(b, "; Path=%s", ps);
+            }
             free(ps);
+            if (!ok) {
+                snprintf(err, errlen, "option path is invalid");
+                return -1;
+            }
         }
     } else {
         strbuf__adds(b, "; Path=/");
@@ -309,6 +331,34 @@ static int add_cookies(struct hdrs *h, const struct ef_val *cookies, char *err, 
     return 0;
 }
 
+/*
+ * Node's checks in res.setHeader: the name an HTTP token, the value without
+ * control characters (CR/LF would split the answer). Writes Node's error
+ * text into err and returns false on the first bad header.
+ */
+static bool headers_valid(const struct hdrs *h, char *err, size_t errlen)
+{
+    static const char tok[] = "^_`-!#$%&'*+.|~";
+    for (size_t i = 0; i < h->n; i++) {
+        const unsigned char *k = (const unsigned char *)h->v[i].name;
+        bool ok = *k != '\0';
+        for (; *k && ok; k++) {
+            ok = isalnum(*k) || strchr(tok, *k);
+        }
+        if (!ok) {
+            snprintf(err, errlen, "Header name must be a valid HTTP token [\"%s\"]", h->v[i].name);
+            return false;
+        }
+        for (const unsigned char *v = (const unsigned char *)h->v[i].value; *v; v++) {
+            if (*v != '\t' && (*v < 0x20 || *v == 0x7f)) {
+                snprintf(err, errlen, "Invalid character in header content [\"%s\"]", h->v[i].name);
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
 /* ---- input ---- */
 
 static bool has_key_exact(const struct ef_val *o, const char *k, size_t kl)
@@ -366,6 +416,10 @@ static int cb_input(struct ef_node *n, struct ef_msg *msg)
     const struct ef_val *cookies = ef_msg_get(msg, "cookies");
     if (cookies && ef_val_type(cookies) == EF_OBJ && add_cookies(&h, cookies, err, sizeof(err))) {
         ef_node_error(n, msg, "%s", *err ? err : "out of memory");
+        goto out;
+    }
+    if (!headers_valid(&h, err, sizeof(err))) {
+        ef_node_error(n, msg, "%s", err);
         goto out;
     }
     int status = hr->status ? hr->status : parse_status(ef_msg_get(msg, "statusCode"));

@@ -278,6 +278,10 @@ async function edgeflowOnly(bin) {
         /* a boolean payload is an error in Node-RED (Buffer.byteLength): no answer, then 503 */
         r = await get("/bool");
         check(r.status === 503 && /Received type boolean \(true\)/.test(srv.log()), "boolean payload: node error, 503 at timeout", r.status);
+        /* CR/LF in a header value: Node's "Invalid character in header content", nothing sent */
+        r = await get("/inject");
+        check(r.status === 503 && !/evil/.test(JSON.stringify(r.headers)) &&
+            /Invalid character in header content \["X-Bad"\]/.test(srv.log()), "header injection refused", r);
         /* the second answer of a fan-out is an error; the first one went out */
         r = await get("/twice");
         await new Promise((res) => setTimeout(res, 200));
