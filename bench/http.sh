@@ -4,7 +4,9 @@
 # small object from the query) -> http response; wrk (Debian package) drives
 # it over keep-alive connections on loopback. Each runtime is measured REPS
 # times, alternately, for DUR seconds each; the table shows the medians of
-# requests/s and p99 latency and the ratios.
+# requests/s, p50/p99 latency, the server's CPU time per request (from
+# /proc/PID/stat, which a loaded machine distorts less than throughput) and
+# the ratios.
 #
 #   bench/http.sh [EDGEFLOW_BINARY]   (default $EDGEFLOW, else build/edgeflow)
 #   env: REPS=3 DUR=5 CONNS=32 THREADS=1
@@ -66,10 +68,14 @@ JS
     wait_up "http://127.0.0.1:$PORT/bench?n=1"
 }
 
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
 run_wrk() { # name rep
     curl -sf -o /dev/null "http://127.0.0.1:$PORT/bench?n=1"
     wrk -t1 -c"$CONNS" -d1s "http://127.0.0.1:$PORT/bench?n=1" > /dev/null # warm-up
+    local t0; t0=$(cpu_ticks "$SRV")
     wrk -t"$THREADS" -c"$CONNS" -d"${DUR}s" --latency "http://127.0.0.1:$PORT/bench?n=1" > "$OUT/$1-$2.txt"
+    echo "cpu_ticks: $(( $(cpu_ticks "$SRV") - t0 )) $(getconf CLK_TCK)" >> "$OUT/$1-$2.txt"
     kill "$SRV" 2>/dev/null || true
     wait "$SRV" 2>/dev/null || true
 }
@@ -86,7 +92,7 @@ def ms(v, unit):
     return float(v) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 res = {}
 for eng in ("edgeflow", "nodered"):
-    rps, p99, p50, errs = [], [], [], 0
+    rps, p99, p50, cpu, errs = [], [], [], [], 0
     for r in range(1, reps + 1):
         t = open(f"{out}/{eng}-{r}.txt").read()
         rps.append(float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1)))
@@ -94,9 +100,13 @@ for eng in ("edgeflow", "nodered"):
         p99.append(ms(*m.groups()))
         m = re.search(r"^\s+50%\s+([\d.]+)(us|ms|s)\s*$", t, re.M)
         p50.append(ms(*m.groups()))
+        n = int(re.search(r"(\d+) requests in", t).group(1))
+        m = re.search(r"cpu_ticks: (\d+) (\d+)", t)
+        cpu.append(int(m.group(1)) / int(m.group(2)) * 1e6 / max(n, 1))
         m = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", t)
         errs += int(m.group(1)) if m else 0
-    res[eng] = {"rps": rps, "p99_ms": p99, "p50_ms": p50, "non2xx": errs,
+    res[eng] = {"rps": rps, "p99_ms": p99, "p50_ms": p50, "cpu_us": cpu, "non2xx": errs,
+                "cpu_us_median": statistics.median(cpu),
                 "rps_median": statistics.median(rps), "p99_median_ms": statistics.median(p99),
                 "p50_median_ms": statistics.median(p50)}
 e, n = res["edgeflow"], res["nodered"]
@@ -106,6 +116,7 @@ print("|---|---:|---:|---:|")
 print(f"| requests/s | {e['rps_median']:.0f} | {n['rps_median']:.0f} | {e['rps_median']/n['rps_median']:.1f}x |")
 print(f"| p50 latency | {e['p50_median_ms']:.2f} ms | {n['p50_median_ms']:.2f} ms | {n['p50_median_ms']/e['p50_median_ms']:.1f}x lower |")
 print(f"| p99 latency | {e['p99_median_ms']:.2f} ms | {n['p99_median_ms']:.2f} ms | {n['p99_median_ms']/e['p99_median_ms']:.1f}x lower |")
+print(f"| server CPU per request | {e['cpu_us_median']:.0f} µs | {n['cpu_us_median']:.0f} µs | {n['cpu_us_median']/e['cpu_us_median']:.1f}x less |")
 print(f"| non-2xx answers | {e['non2xx']} | {n['non2xx']} | |")
 json.dump(res, open(f"{out}/results.json", "w"), indent=1)
 PY

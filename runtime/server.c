@@ -394,11 +394,13 @@ static int on_http_writeable(struct srv_conn *c, struct lws *wsi)
             return -1;
         }
         c->headers_sent = true;
-        if (c->resp_len > 0 && c->method != SRV_HEAD) {
+        if (c->resp_len > 0 && c->method != SRV_HEAD && lws_send_pipe_choked(wsi)) {
             lws_callback_on_writable(wsi);
             return 0;
         }
-    } else {
+        /* otherwise the first piece of the body goes out now, not one poll round later */
+    }
+    if (c->resp_len > 0 && c->method != SRV_HEAD) {
         size_t n = c->resp_len - c->resp_off;
         if (n > WRITE_CHUNK) {
             n = WRITE_CHUNK;

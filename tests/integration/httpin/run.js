@@ -328,12 +328,19 @@ async function edgeflowOnly(bin) {
         const flows = JSON.parse(fs.readFileSync(FLOW, "utf8"))
             .filter((n) => n.id !== "get1");
         flows.push({ id: "fresh1", type: "http in", z: "tab1", url: "/fresh/:n", method: "get", x: 1, y: 1, wires: [["params"]] });
+        /* a Lua function node between http in and http response: msg.res passes through it */
+        flows.push({ id: "lua1", type: "http in", z: "tab1", url: "/lua", method: "post", x: 1, y: 2, wires: [["lua2"]] });
+        flows.push({ id: "lua2", type: "lua", z: "tab1", outputs: 1, timeout: 0, noerr: 0, initialize: "", finalize: "", libs: [],
+            func: "msg.payload = { double = msg.payload.n * 2, id = msg.req.params.id, res = tostring(msg.res) }\nmsg.statusCode = 202\nreturn msg",
+            x: 1, y: 3, wires: [["res1"]] });
         const dep = await rawRequest(port, "POST", "/flows", { "content-type": "application/json", "node-red-deployment-type": "full" }, JSON.stringify(flows));
         check(dep.status === 200 || dep.status === 204, "deploy accepted", dep);
         r = await get("/hello");
         check(r.status === 404, "removed route answers 404 after the deploy", r.status);
         r = await get("/fresh/42");
         check(r.status === 200 && r.body === '{"n":"42"}', "added route answers after the deploy", r);
+        r = await rawRequest(port, "POST", "/lua", { "content-type": "application/json" }, '{"n":21}');
+        check(r.status === 202 && r.body === '{"double":42,"res":"handle: http response"}', "answered through a Lua node", r);
         /* a nodes deploy that touches nothing else keeps the routes */
         r = await get("/device/9");
         check(r.status === 200 && r.body === '{"id":"9"}', "unchanged routes survive the deploy", r);
