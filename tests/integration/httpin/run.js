@@ -95,6 +95,8 @@ const CASES = [
     ["plain", "fan-out first answer", "GET", "/twice", {}],
     ["plain", "slow flow", "GET", "/slow", {}],
     ["plain", "method not routed", "PUT", "/hello", {}],
+    ["plain", "proxy: http request headers not sent back", "GET", "/proxy", {}],
+    ["plain", "proxy: changed headers sent back", "GET", "/proxy2", {}],
     ["secured", "no auth", "GET", "/api/hello", {}],
     ["secured", "bad auth", "GET", "/api/hello", { authorization: BADAUTH }],
     ["secured", "auth ok", "GET", "/api/hello?z=1", { authorization: AUTH, origin: "http://x.example" }],
@@ -112,7 +114,7 @@ const STATUS_ONLY = new Set(["post json scalar", "post malformed json", "post js
 const KEEP = ["content-type", "content-length", "etag", "allow", "www-authenticate", "vary",
     "access-control-allow-origin", "access-control-allow-methods", "access-control-allow-headers",
     "access-control-allow-credentials", "access-control-max-age", "x-config", "x-fixed", "x-from-msg",
-    "x-list", "x-content-type-options", "content-security-policy"];
+    "x-list", "x-content-type-options", "content-security-policy", "x-extra"];
 
 function freePort() {
     return new Promise((resolve, reject) => {
@@ -345,9 +347,13 @@ async function edgeflowOnly(bin) {
         r = await get("/device/9");
         check(r.status === 200 && r.body === '{"id":"9"}', "unchanged routes survive the deploy", r);
         check(srv.child.exitCode === null, "edgeflow still running");
+        /* stopping with requests in flight (one waiting in a delay node, one no flow answers) */
+        get("/slow").catch(() => {});
+        get("/never").catch(() => {});
+        await new Promise((res) => setTimeout(res, 100));
     } finally {
         const code = await stop(srv);
-        check(code === 0, "edgeflow exits cleanly", code);
+        check(code === 0, "edgeflow exits cleanly (requests in flight)", code);
         fs.rmSync(srv.dir, { recursive: true, force: true });
     }
     /* httpNodeRoot: false registers nothing, and says so */
