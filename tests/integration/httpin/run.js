@@ -30,7 +30,7 @@ const AUTH = "Basic " + Buffer.from("admin:s3cret").toString("base64");
 const BADAUTH = "Basic " + Buffer.from("admin:wrong").toString("base64");
 
 const GROUPS = {
-    plain: { apiMaxLength: "64kb", httpNodeTimeout: 1500 },
+    plain: { apiMaxLength: "64kb", httpNodeTimeout: 1500, httpNodeHeaders: ["x-tenant"] },
     secured: {
         httpNodeRoot: "/api",
         httpNodeAuth: { user: "admin", pass: PASS_HASH },
@@ -90,7 +90,7 @@ const CASES = [
     ["plain", "undefined", "GET", "/undef", {}],
     ["plain", "jsonp", "GET", "/hello?callback=cb.x&v=1", {}],
     ["plain", "etag fresh", "GET", "/hello", { "if-none-match": 'W/"2-vyGp6PvFo4RvsFtPoIWeCReyIC8"' }],
-    ["plain", "request headers", "GET", "/reqheaders?q=1", { "x-test": "t1", "x-api-key": "k", "user-agent": "ua/1", accept: "text/plain" }],
+    ["plain", "request headers", "GET", "/reqheaders?q=1", { "x-test": "t1", "x-api-key": "k", "x-tenant": "acme", "user-agent": "ua/1", accept: "text/plain" }],
     ["plain", "same route twice", "GET", "/dup", {}],
     ["plain", "fan-out first answer", "GET", "/twice", {}],
     ["plain", "slow flow", "GET", "/slow", {}],
@@ -355,6 +355,15 @@ async function edgeflowOnly(bin) {
         const code = await stop(srv);
         check(code === 0, "edgeflow exits cleanly (requests in flight)", code);
         fs.rmSync(srv.dir, { recursive: true, force: true });
+    }
+    /* the editor learns httpNodeRoot from /settings */
+    const sec = await startEdgeflow(bin, "secured");
+    try {
+        const r = await rawRequest(sec.port, "GET", "/settings", {});
+        check(r.status === 200 && JSON.parse(r.body).httpNodeRoot === "/api", "editor settings show httpNodeRoot", r.status);
+    } finally {
+        await stop(sec);
+        fs.rmSync(sec.dir, { recursive: true, force: true });
     }
     /* httpNodeRoot: false registers nothing, and says so */
     const off = await startEdgeflow(bin, "plain");
