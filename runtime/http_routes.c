@@ -397,17 +397,16 @@ static int route_match(const struct route *rt, const char *path, struct ef_val *
             if (si < ns && strncasecmp(start, pat, pre) != 0) {
                 return 0;
             }
-            if (si >= ns && pre > 0) {
-                return 0;
+            size_t pathlen = strlen(path);
+            if (si >= ns && (pre > 0 || pathlen == 0 || path[pathlen - 1] != '/')) {
+                return 0; /* a trailing "*" needs the "/" before it */
             }
             if (i != rt->nsegs - 1 || pre + 1 != plen) {
                 return 0; /* only a trailing "*" (the common form) is supported */
             }
+            /* Express's (.*) is greedy: a trailing "/" stays in the match */
             const char *rest = si < ns ? start + pre : start;
             size_t rl = strlen(rest);
-            while (rl > 0 && rest[rl - 1] == '/') {
-                rl--;
-            }
             if (params) {
                 char key[16];
                 snprintf(key, sizeof(key), "%d", wild++);
