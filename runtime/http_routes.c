@@ -1417,16 +1417,16 @@ static void on_timeout(uv_timer_t *t)
 
 /* ---- dispatch ---- */
 
-/* The editor's own paths when both roots are "/": its routes win, as in Node-RED. */
+/* The editor's own paths (it sits at "/" in front of the node routes): they win, as in Node-RED. */
 static bool admin_path(const char *path)
 {
     static const char *const exact[] = {
-        "/",      "/settings",   "/settings/user", "/theme",       "/nodes", "/plugins",
-        "/icons", "/flows",      "/flows/state",   "/diagnostics", "/comms", "/favicon.ico",
-        "/flow",  "/auth/login", "/auth/token",    "/auth/revoke"};
-    static const char *const prefix[] = {
-        "/red/",     "/vendor/", "/icons/",  "/locales/", "/flow/",  "/context/", "/credentials/",
-        "/library/", "/nodes/",  "/inject/", "/debug/",   "/types/", "/plugins/", "/core/"};
+        "/",      "/settings", "/theme",       "/nodes", "/plugins",    "/icons",
+        "/flows", "/flow",     "/diagnostics", "/comms", "/favicon.ico"};
+    static const char *const prefix[] = {"/red/",     "/vendor/",  "/icons/",    "/locales/",
+                                         "/flow/",    "/flows/",   "/context/",  "/credentials/",
+                                         "/library/", "/nodes/",   "/inject/",   "/debug/",
+                                         "/types/",   "/plugins/", "/settings/", "/auth/"};
     for (size_t i = 0; i < sizeof(exact) / sizeof(exact[0]); i++) {
         if (!strcmp(path, exact[i])) {
             return true;
@@ -1440,7 +1440,7 @@ static bool admin_path(const char *path)
     return false;
 }
 
-/* Answers a request that no flow sees (401, 204, 200 OPTIONS, 500) with a temporary req. */
+/* The request state of connection c (attached to it; the connection holds one reference). */
 static struct http_req *req_new(struct srv_conn *c)
 {
     struct http_req *q = calloc(1, sizeof(*q));
