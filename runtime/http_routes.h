@@ -46,7 +46,7 @@ int http_routes__add(struct http_routes *r, struct ef_node *n, const char *metho
 /* Removes every route of node n (on close). Requests in flight stay answerable. */
 void http_routes__remove(struct http_routes *r, struct ef_node *n);
 
-/* One `Set-Cookie`-like header to add to an answer. */
+/* One response header: name and value, both borrowed. */
 struct http_header {
     const char *name;
     const char *value;
