@@ -316,9 +316,11 @@ async function edgeflowOnly(bin) {
         check(garbage !== "open", "garbage request closed", garbage);
         /* slowloris: 20 connections trickling headers; others are still served */
         const slow = [];
+        const slowStart = Date.now();
         for (let i = 0; i < 20; i++) {
             const s = net.connect(port, "127.0.0.1", () => s.write("GET /hello HTTP/1.1\r\nHost: x\r\n"));
             s.on("error", () => {});
+            s.on("close", () => { s.closedAt = Date.now(); });
             slow.push(s);
         }
         const tick = setInterval(() => slow.forEach((s) => s.writable && s.write("X-a: b\r\n")), 200);
@@ -326,8 +328,7 @@ async function edgeflowOnly(bin) {
         check(r.status === 200 && r.body === '{"during":"slowloris"}', "served during slowloris", r);
         r = await get("/");
         check(r.status === 200 && /<html/i.test(r.body), "editor served during slowloris", r.status);
-        clearInterval(tick);
-        slow.forEach((s) => s.destroy());
+
         /* 200 concurrent requests, all answered with their own query */
         const all = await Promise.all(Array.from({ length: 200 }, (_, i) => get("/hello?i=" + i)));
         check(all.every((x, i) => x.status === 200 && x.body === '{"i":"' + i + '"}'), "200 concurrent requests answered");
@@ -351,6 +352,14 @@ async function edgeflowOnly(bin) {
         /* a nodes deploy that touches nothing else keeps the routes */
         r = await get("/device/9");
         check(r.status === 200 && r.body === '{"id":"9"}', "unchanged routes survive the deploy", r);
+        /* the trickling connections are dropped by libwebsockets (about 10 s for the headers) */
+        while (Date.now() - slowStart < 20000 && slow.some((s) => !s.closedAt)) {
+            await new Promise((res) => setTimeout(res, 250));
+        }
+        clearInterval(tick);
+        check(slow.every((s) => s.closedAt && s.closedAt - slowStart < 20000), "slowloris connections dropped by the server",
+            slow.map((s) => s.closedAt ? s.closedAt - slowStart : null));
+        slow.forEach((s) => s.destroy());
         check(srv.child.exitCode === null, "edgeflow still running");
         /* stopping with requests in flight (one waiting in a delay node, one no flow answers) */
         get("/slow").catch(() => {});
