@@ -42,7 +42,7 @@ node "$ROOT/bench/bench.js" "${EF_ARGS[@]}" --ef-build "Release, -O2" \
 
 # The benchmarks of the other parts, on the same Release binary (BENCH_CORE_ONLY=1 skips them).
 if [ -z "${BENCH_CORE_ONLY:-}" ] && [ -x "$OUT/edgeflow" ]; then
-    for b in lua sequence mqtt editor; do
+    for b in lua sequence mqtt editor http; do
         echo
         echo "## bench/$b.sh"
         EDGEFLOW="$OUT/edgeflow" bash "$ROOT/bench/$b.sh" || echo "bench: $b.sh failed" >&2

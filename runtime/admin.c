@@ -1126,7 +1126,11 @@ static void get_settings(struct srv_conn *c)
 {
     struct ef_server *s = c->srv;
     struct ef_val *o = ef_val_obj();
-    ef_val_obj_set_take(o, "httpNodeRoot", ef_val_str("/"));
+    /* Node-RED: settings.httpNodeRoot || "/" */
+    const struct ef_val *hnr = settings__get(s->rt->settings, "httpNodeRoot");
+    ef_val_obj_set_take(o, "httpNodeRoot",
+                        hnr && ef_val_truthy(hnr) ? ef_val_ref((struct ef_val *)hnr)
+                                                  : ef_val_str("/"));
     ef_val_obj_set_take(o, "version", ef_val_str(NR_VERSION));
     struct ef_val *user = auth__user_value(c->user);
     if (user) {

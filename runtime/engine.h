@@ -233,9 +233,10 @@ struct ef_runtime {
     struct ef_runtime_hooks hooks[EF_MAX_HOOKS];
     size_t nhooks;
     bool stopping;
-    uv_signal_t sig_int, sig_term; /* graceful stop (runtime__run) */
-    uv_timer_t ctx_timer;          /* file-context flushes */
-    struct ws_routes *ws;          /* websocket listener paths and client context (ws_routes.c) */
+    uv_signal_t sig_int, sig_term;   /* graceful stop (runtime__run) */
+    uv_timer_t ctx_timer;            /* file-context flushes */
+    struct ws_routes *ws;            /* websocket listener paths and client context (ws_routes.c) */
+    struct http_routes *http_routes; /* http in routes (http_routes.c), created on first use */
 };
 
 /* Adds a set of hooks (copied). Returns 0, or EF_EFULL past EF_MAX_HOOKS. */

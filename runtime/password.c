@@ -3,8 +3,11 @@
  * libcrypt's crypt_rn and crypt_gensalt_rn. See password.h.
  */
 #include <crypt.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <openssl/evp.h>
 
 #include "password.h"
 
@@ -39,6 +42,27 @@ bool password__verify(const char *password, const char *hash)
     explicit_bzero(cd, sizeof(*cd));
     free(cd);
     return ok;
+}
+
+bool password__verify_basic(const char *password, const char *hash)
+{
+    if (!password || !hash || strlen(hash) != 32) {
+        return password__verify(password, hash);
+    }
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    if (!EVP_Digest(password, strlen(password), md, &mdlen, EVP_md5(), NULL) || mdlen != 16) {
+        return false;
+    }
+    char hex[33];
+    for (unsigned i = 0; i < 16; i++) {
+        snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    }
+    unsigned char diff = 0;
+    for (size_t i = 0; i < 32; i++) {
+        diff |= (unsigned char)(hex[i] ^ hash[i]);
+    }
+    return diff == 0;
 }
 
 int password__hash(const char *password, int cost, char *out, size_t outlen)

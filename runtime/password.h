@@ -26,6 +26,12 @@ bool password__is_bcrypt(const char *hash);
 bool password__verify(const char *password, const char *hash);
 
 /*
+ * httpNodeAuth's check (Node-RED's basicAuthMiddleware): a hash of exactly
+ * 32 characters is the legacy hex MD5 of the password, anything else goes
+ * to password__verify. Constant-time comparison; NULL never matches.
+ */
+bool password__verify_basic(const char *password, const char *hash);
+/*
  * Hashes `password` into `out` as "$2b$<cost>$<salt+hash>" (60 characters
  * and a NUL, so outlen >= 61) with a random salt from the OS. cost 4..31
  * (Node-RED uses 8). Returns 0, or -1 (bad arguments, no randomness).

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "http_routes.h"
 #include "redeploy.h"
 #include "runtime.h"
 #include "storage.h"
@@ -191,6 +192,7 @@ void runtime__destroy(struct ef_runtime *rt)
         uv_close((uv_handle_t *)&rt->sig_term, NULL);
     }
     ws_routes__free(rt);
+    http_routes__free(rt->http_routes);
     loop__close(&rt->loop);
     ctx__destroy(rt->ctx);
     settings__free(rt->settings);

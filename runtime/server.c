@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "auth.h"
+#include "http_routes.h"
 #include "server.h"
 #include "tls.h"
 #include "ws_routes.h"
@@ -50,6 +51,7 @@ static const char *reason_phrase(int status)
 
 static void conn_reset(struct srv_conn *c)
 {
+    http_routes__detach(c);
     free(c->body);
     free(c->resp);
     c->body = c->resp = NULL;
@@ -275,6 +277,9 @@ static enum srv_method method_of(struct lws *wsi)
 
 static void dispatch(struct srv_conn *c)
 {
+    if (http_routes__dispatch(c)) {
+        return; /* an http in node's route: answered, or a flow will answer */
+    }
     if (c->body_too_big) {
         c->close_after = true;
         srv_reply_error(c, 413, "request_too_large", "request entity too large");
@@ -301,12 +306,13 @@ static int on_http(struct srv_conn *c, struct ef_server *s, struct lws *wsi, con
     }
     memcpy(c->path, uri, len);
     c->path[len] = '\0';
-    if (c->method == SRV_POST || c->method == SRV_PUT || c->method == SRV_PATCH) {
+    if (c->method == SRV_POST || c->method == SRV_PUT || c->method == SRV_PATCH ||
+        c->method == SRV_DELETE) {
         char cl[32];
         if (srv_header(c, "content-length:", cl, sizeof(cl)) && *cl) {
             char *end;
             unsigned long long n = strtoull(cl, &end, 10);
-            if (*end || n > SRV_BODY_MAX) {
+            if (*end || n > s->body_max) {
                 c->body_too_big = true;
                 dispatch(c);
                 return 0;
@@ -331,12 +337,12 @@ static int on_http(struct srv_conn *c, struct ef_server *s, struct lws *wsi, con
 
 static int on_body(struct srv_conn *c, const void *in, size_t len)
 {
-    if (c->body_too_big || c->responding) {
+    if (c->body_too_big || c->responding || c->http || len == 0) {
         return 0;
     }
     if (c->body_len + len + 1 > c->body_cap) {
         size_t ncap = c->body_len + len + 1;
-        if (ncap > SRV_BODY_MAX + 1) {
+        if (ncap > c->srv->body_max + 1) {
             c->body_too_big = true;
             return 0;
         }
@@ -363,14 +369,18 @@ static int on_http_writeable(struct srv_conn *c, struct lws *wsi)
     unsigned char buf[LWS_PRE + WRITE_CHUNK];
     if (!c->headers_sent) {
         unsigned char *start = buf + LWS_PRE, *p = start, *end = buf + sizeof(buf) - 1;
-        if (lws_add_http_common_headers(wsi, (unsigned int)c->status, c->ctype,
-                                        (lws_filepos_t)c->resp_len, &p, end)) {
+        if (c->http) {
+            if (http_routes__write_headers(c, &p, end)) {
+                return -1;
+            }
+        } else if (lws_add_http_common_headers(wsi, (unsigned int)c->status, c->ctype,
+                                               (lws_filepos_t)c->resp_len, &p, end)) {
             return -1;
         }
         static const char nocache[] = "no-store";
-        if (lws_add_http_header_by_name(
-                wsi, (const unsigned char *)"cache-control:", (const unsigned char *)nocache,
-                (int)strlen(nocache), &p, end)) {
+        if (!c->http && lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
+                                                    (const unsigned char *)nocache,
+                                                    (int)strlen(nocache), &p, end)) {
             return -1;
         }
         if (c->location[0] && lws_add_http_header_by_name(wsi, (const unsigned char *)"location:",
@@ -387,11 +397,13 @@ static int on_http_writeable(struct srv_conn *c, struct lws *wsi)
             return -1;
         }
         c->headers_sent = true;
-        if (c->resp_len > 0 && c->method != SRV_HEAD) {
+        if (c->resp_len > 0 && c->method != SRV_HEAD && lws_send_pipe_choked(wsi)) {
             lws_callback_on_writable(wsi);
             return 0;
         }
-    } else {
+        /* otherwise the first piece of the body goes out now, not one poll round later */
+    }
+    if (c->resp_len > 0 && c->method != SRV_HEAD) {
         size_t n = c->resp_len - c->resp_off;
         if (n > WRITE_CHUNK) {
             n = WRITE_CHUNK;
@@ -437,7 +449,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_HTTP_BODY: return on_body(c, in, len);
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
         lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
-        if (!c->responding) {
+        if (!c->responding && !c->http) {
             dispatch(c);
         }
         return 0;
@@ -611,6 +623,7 @@ struct ef_server *server__start(struct ef_runtime *rt, const struct ef_server_op
         return NULL;
     }
     s->rt = rt;
+    s->body_max = http_routes__body_max(rt->settings);
     snprintf(s->host, sizeof(s->host), "%s", o->host && *o->host ? o->host : "127.0.0.1");
     char modules[PATH_MAX], defs[PATH_MAX + 32], path[PATH_MAX + 64];
     default_modules_dir(modules, sizeof(modules));

@@ -96,6 +96,8 @@ struct srv_conn {
     /* who sent the request or opened the websocket (auth.c); NULL without adminAuth */
     const struct auth_user *user;
     void *ws_peer; /* a websocket-listener connection (ws_routes.c) */
+    /* a request of an http in node (http_routes.c), or NULL */
+    struct http_req *http;
 };
 
 struct srv_nodeset; /* a node definition set (admin.c) */
@@ -108,6 +110,7 @@ struct ef_server {
     struct lws_vhost *vhost;
     char host[64];
     int port;
+    size_t body_max; /* apiMaxLength: largest request body read */
     char *flows_path, *cred_path;
     char *editor_dir, *nodes_dir, *defs_dir;
     /* deployed configuration, as the editor sees it (credentials stripped) */

@@ -78,6 +78,7 @@ char *strbuf__take(struct strbuf *b, size_t *len)
         return NULL;
     }
     char *p = b->p;
+    p[b->n] = '\0'; /* also when nothing was added */
     if (len) {
         *len = b->n;
     }

@@ -45,6 +45,18 @@ static void test_malformed(void)
         "secret", "$2b$08$!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"));
 }
 
+/* httpNodeAuth also takes Node-RED's legacy hex MD5 form. */
+static void test_basic_md5(void)
+{
+    /* md5("secret") in hex */
+    CU_ASSERT_TRUE(password__verify_basic("secret", "5ebe2294ecd0e0f08eab7690d2a6ee69"));
+    CU_ASSERT_FALSE(password__verify_basic("Secret", "5ebe2294ecd0e0f08eab7690d2a6ee69"));
+    CU_ASSERT_FALSE(password__verify_basic("secret", ""));
+    CU_ASSERT_FALSE(password__verify_basic("secret", "secret"));
+    CU_ASSERT_FALSE(password__verify_basic(NULL, "5ebe2294ecd0e0f08eab7690d2a6ee69"));
+    CU_ASSERT_FALSE(password__verify_basic("secret", NULL));
+}
+
 static void test_hash_round_trip(void)
 {
     char h1[61], h2[61];
@@ -68,6 +80,7 @@ int init_password_tests(void)
     }
     if (!CU_add_test(s, "hashes written by Node-RED", test_node_red_hashes) ||
         !CU_add_test(s, "malformed hashes and arguments", test_malformed) ||
+        !CU_add_test(s, "legacy md5 for httpNodeAuth", test_basic_md5) ||
         !CU_add_test(s, "hash and verify", test_hash_round_trip)) {
         return -1;
     }
