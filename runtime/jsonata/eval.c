@@ -819,6 +819,8 @@ static struct ef_val *reduce_tuples(struct ef_val *data)
 static int group_expr(struct jsonata__ctx *c, struct jsonata__node *const *pairs, int npairs,
                       int gpos, struct jv *in, struct jsonata__env *env, struct jv *out)
 {
+    out->v = NULL; /* also on failure: callers drop what they get */
+    out->f = 0;
     bool reduce = (in->f & JF_TUPLE) != 0;
     struct ef_val *one = in->v;
     struct ef_val **items;

@@ -19,6 +19,9 @@
 #include "mustache.h"
 
 #define MAX_DEPTH 256 /* partial recursion: JavaScript would overflow its stack */
+/* Partials expanded in one render: partials that include each other twice
+ * would otherwise take exponential time (mustache.js never finishes). */
+#define MAX_PARTIAL_EXPANSIONS 100000
 
 enum {
     T_TEXT,
@@ -609,6 +612,7 @@ struct render {
     size_t errlen;
     bool failed;
     int depth;
+    long expansions; /* partials expanded so far */
 };
 
 static bool is_object(const struct ef_val *v)
@@ -899,6 +903,11 @@ static void render_partial(struct render *r, const struct mtok *t, const struct 
     }
     if (r->depth >= MAX_DEPTH) {
         snprintf(r->err, r->errlen, "Maximum call stack size exceeded");
+        r->failed = true;
+        return;
+    }
+    if (++r->expansions > MAX_PARTIAL_EXPANSIONS) {
+        snprintf(r->err, r->errlen, "More than %d partial expansions", MAX_PARTIAL_EXPANSIONS);
         r->failed = true;
         return;
     }
