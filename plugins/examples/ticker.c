@@ -115,15 +115,7 @@ static const struct ef_node_type ticker_type = {
 };
 
 /* Picks the runtime's ABI version if this build supports it. */
-int ef_plugin_version(int n, const int *supported)
-{
-    for (int i = 0; i < n; i++) {
-        if (supported[i] == EF_ABI_VERSION) {
-            return EF_ABI_VERSION;
-        }
-    }
-    return -1;
-}
+EF_PLUGIN_VERSION_CURRENT
 
 /* Registers the plugin's types; a failure here unloads the plugin cleanly. */
 int ef_plugin_init(struct ef_plugin *p)

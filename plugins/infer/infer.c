@@ -1409,7 +1409,7 @@ static const struct ef_node_type infer_type = {
     .size = sizeof(struct ef_node_type),
     .name = "infer",
     .description = "Runs an ONNX model on message properties (ONNX Runtime, off the event loop)",
-    .category = "edge",
+    .category = "edge intelligence",
     .inputs = 1,
     .outputs = 1,
     .props = infer_props,
@@ -1420,15 +1420,7 @@ static const struct ef_node_type infer_type = {
     .cb_close = cb_infer_close,
 };
 
-int ef_plugin_version(int n, const int *supported)
-{
-    for (int i = 0; i < n; i++) {
-        if (supported[i] == EF_ABI_VERSION) {
-            return EF_ABI_VERSION;
-        }
-    }
-    return -1;
-}
+EF_PLUGIN_VERSION_CURRENT
 
 int ef_plugin_init(struct ef_plugin *p)
 {

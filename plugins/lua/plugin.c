@@ -7,15 +7,7 @@
 #include "lua_plugin.h"
 
 /* Picks EF_ABI_VERSION if the runtime offers it; -1 otherwise. */
-int ef_plugin_version(int n, const int *supported)
-{
-    for (int i = 0; i < n; i++) {
-        if (supported[i] == EF_ABI_VERSION) {
-            return EF_ABI_VERSION;
-        }
-    }
-    return -1;
-}
+EF_PLUGIN_VERSION_CURRENT
 
 /* Registers the lua type, then the .lua loader (which loads the node type files at once). */
 int ef_plugin_init(struct ef_plugin *p)

@@ -1230,15 +1230,7 @@ static const struct ef_node_type rtc_type = {
     .cb_close = cb_close,
 };
 
-int ef_plugin_version(int n, const int *supported)
-{
-    for (int i = 0; i < n; i++) {
-        if (supported[i] == EF_ABI_VERSION) {
-            return EF_ABI_VERSION;
-        }
-    }
-    return -1;
-}
+EF_PLUGIN_VERSION_CURRENT
 
 int ef_plugin_init(struct ef_plugin *p)
 {

@@ -42,4 +42,20 @@ int ef_register_file_loader(struct ef_plugin *p, const char *suffix, ef_file_loa
 /* The plugin's name (file name or "builtin"). */
 const char *ef_plugin_name(const struct ef_plugin *p);
 
+/*
+ * Defines the ef_plugin_version() of a plugin that supports exactly the ABI
+ * of the headers it was built with (EF_ABI_VERSION): write it once at file
+ * scope. A plugin that supports several versions writes its own.
+ */
+#define EF_PLUGIN_VERSION_CURRENT                                                                 \
+    int ef_plugin_version(int n, const int *supported)                                            \
+    {                                                                                              \
+        for (int i = 0; i < n; i++) {                                                              \
+            if (supported[i] == EF_ABI_VERSION) {                                                  \
+                return EF_ABI_VERSION;                                                             \
+            }                                                                                      \
+        }                                                                                          \
+        return -1;                                                                                 \
+    }
+
 #endif
