@@ -5,7 +5,7 @@ a real mosquitto and a real HTTP server (route-to-cloud's test server) on free
 loopback ports, the edgeflow binary running the committed flow (only the
 flow's environment variables are changed to point at them), and vibration
 features made by plugins/infer/models/train_anomaly.py from synthetic healthy
-and faulty accelerometer windows.
+and faulty accelerometer windows, sent as simulate_plant.py formats them.
 
 Cases:
   e2e      two machines send healthy readings, then press-2 turns faulty, then
@@ -36,6 +36,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "mqtt"))
 sys.path.insert(0, os.path.join(HERE, "..", "route_to_cloud"))
 sys.path.insert(0, MODELS)
 import mqttlib  # noqa: E402
+import simulate_plant  # noqa: E402  (the reading format)
 import train_anomaly  # noqa: E402
 from rtc_test import Server  # noqa: E402  (the recording HTTP server)
 
@@ -141,7 +142,7 @@ class Plant:
         """One reading per row, QoS 1, in order."""
         lines = []
         for row in np.asarray(feats).round(6).tolist():
-            lines.append(json.dumps({"features": row, "operator": OPERATORS[machine]}))
+            lines.append(simulate_plant.reading(row, OPERATORS[machine]))
             self.sent[machine].append(row)
         subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(self.broker.port),
                         "-t", "plant/%s/vibration" % machine, "-q", "1", "-l"],
