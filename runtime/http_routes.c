@@ -19,6 +19,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include "js.h"
 #include "base64.h"
 #include "http_routes.h"
 #include "password.h"
@@ -111,64 +112,6 @@ static char *pct_decode(const char *s, size_t len, bool plus, bool strict, size_
         *outlen = n;
     }
     return o;
-}
-
-/*
- * Decodes bytes as Node's buf.toString("utf8") does: each invalid or
- * truncated sequence becomes U+FFFD. Returns a new string value.
- */
-static struct ef_val *utf8_decode(const char *in, size_t len)
-{
-    const unsigned char *s = (const unsigned char *)in;
-    struct strbuf b = {0};
-    size_t i = 0;
-    while (i < len) {
-        unsigned char c = s[i];
-        int need;
-        unsigned char lo = 0x80, hi = 0xbf;
-        if (c < 0x80) {
-            size_t j = i;
-            while (j < len && s[j] < 0x80) {
-                j++;
-            }
-            strbuf__add(&b, in + i, j - i);
-            i = j;
-            continue;
-        } else if (c >= 0xc2 && c <= 0xdf) {
-            need = 1;
-        } else if (c >= 0xe0 && c <= 0xef) {
-            need = 2;
-            lo = c == 0xe0 ? 0xa0 : 0x80;
-            hi = c == 0xed ? 0x9f : 0xbf;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            need = 3;
-            lo = c == 0xf0 ? 0x90 : 0x80;
-            hi = c == 0xf4 ? 0x8f : 0xbf;
-        } else {
-            strbuf__adds(&b, "\xef\xbf\xbd");
-            i++;
-            continue;
-        }
-        size_t k = 1;
-        bool ok = true;
-        for (; k <= (size_t)need; k++) {
-            unsigned char lim_lo = k == 1 ? lo : 0x80, lim_hi = k == 1 ? hi : 0xbf;
-            if (i + k >= len || s[i + k] < lim_lo || s[i + k] > lim_hi) {
-                ok = false;
-                break;
-            }
-        }
-        if (ok) {
-            strbuf__add(&b, in + i, (size_t)need + 1);
-            i += (size_t)need + 1;
-        } else {
-            strbuf__adds(&b, "\xef\xbf\xbd");
-            i += k;
-        }
-    }
-    size_t n = 0;
-    char *t = strbuf__take(&b, &n);
-    return t ? ef_val_str_take(t, n) : NULL;
 }
 
 static void kv_add(struct strbuf *b, const char *name, const char *value)
@@ -1765,7 +1708,7 @@ static int parse_body(struct srv_conn *c, const struct route *rt, bool raw, cons
     }
     const char *p = c->body ? c->body : "";
     if (text) {
-        *body = utf8_decode(p, c->body_len);
+        *body = js__utf8_decode(p, c->body_len);
     } else {
         *body = ef_val_buf(p, c->body_len);
     }

@@ -611,3 +611,62 @@ double js__parse_int(const struct ef_val *v)
     long long r = strtoll(s, &end, 10);
     return end == s ? NAN : (double)r;
 }
+
+struct ef_val *js__utf8_decode(const void *data, size_t n)
+{
+    const uint8_t *p = data;
+    /* Worst case: every byte becomes U+FFFD (3 bytes). */
+    char *out = malloc(n * 3 + 1);
+    if (!out) {
+        return NULL;
+    }
+    size_t o = 0, i = 0;
+    while (i < n) {
+        uint8_t c = p[i];
+        if (c < 0x80) {
+            out[o++] = (char)c;
+            i++;
+            continue;
+        }
+        /* WHATWG decoder: the maximal valid prefix of a sequence is replaced once. */
+        size_t need = 0;
+        uint8_t lo = 0x80, hi = 0xBF;
+        if (c >= 0xC2 && c <= 0xDF) {
+            need = 1;
+        } else if (c >= 0xE0 && c <= 0xEF) {
+            need = 2;
+            lo = c == 0xE0 ? 0xA0 : 0x80;
+            hi = c == 0xED ? 0x9F : 0xBF;
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            need = 3;
+            lo = c == 0xF0 ? 0x90 : 0x80;
+            hi = c == 0xF4 ? 0x8F : 0xBF;
+        }
+        size_t k = 1;
+        bool ok = need > 0;
+        for (; ok && k <= need; k++) {
+            if (i + k >= n) {
+                ok = false;
+                break;
+            }
+            uint8_t d = p[i + k];
+            uint8_t l = k == 1 ? lo : 0x80, h = k == 1 ? hi : 0xBF;
+            if (d < l || d > h) {
+                ok = false;
+                break;
+            }
+        }
+        if (ok) {
+            memcpy(out + o, p + i, need + 1);
+            o += need + 1;
+            i += need + 1;
+        } else {
+            out[o++] = (char)0xEF;
+            out[o++] = (char)0xBF;
+            out[o++] = (char)0xBD;
+            i += need ? k : 1;
+        }
+    }
+    out[o] = '\0';
+    return ef_val_str_take(out, o);
+}

@@ -74,5 +74,11 @@ const char *js__typeof(const struct ef_val *v);
 bool js__loose_eq(const struct ef_val *a, const struct ef_val *b);
 /* Abstract relational comparison: op is '<', 'l' (<=), '>', 'g' (>=). */
 bool js__compare(const struct ef_val *a, const struct ef_val *b, char op);
+/*
+ * Buffer.toString('utf8'): bytes as UTF-8 text, each invalid or truncated
+ * sequence (its maximal valid prefix) becoming U+FFFD as the WHATWG decoder
+ * does. Returns a new string value, NULL on OOM.
+ */
+struct ef_val *js__utf8_decode(const void *data, size_t len);
 
 #endif

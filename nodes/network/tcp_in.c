@@ -304,7 +304,7 @@ static void on_data(struct tcp_in *t, struct conn *c, const char *data, size_t l
     const char *cd = data;
     size_t cl = len;
     if (!strcmp(t->datatype, "utf8")) {
-        chunk = mqtt_util__utf8_decode((const uint8_t *)data, len);
+        chunk = js__utf8_decode((const uint8_t *)data, len);
     } else if (!strcmp(t->datatype, "base64")) {
         struct strbuf b = {0};
         base64__encode(&b, data, len);

@@ -247,7 +247,7 @@ static struct ef_val *buf_payload(struct treq *r, struct csock *s, size_t len)
     }
     memcpy(b, s->buf, len < s->bufsize ? len : s->bufsize);
     if (!strcmp(r->ret, "string")) {
-        struct ef_val *v = mqtt_util__utf8_decode(b, len);
+        struct ef_val *v = js__utf8_decode(b, len);
         free(b);
         return v;
     }
@@ -290,7 +290,7 @@ static void on_sit_data(struct treq *r, struct csock *s, const char *data, size_
         send_answer(r, c, ef_val_buf(data, len));
         return;
     }
-    struct ef_val *text = mqtt_util__utf8_decode((const uint8_t *)data, len);
+    struct ef_val *text = js__utf8_decode((const uint8_t *)data, len);
     if (!text) {
         return;
     }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "js.h"
 #include "mqtt_util.h"
 
 /* One level of a subscription filter: "+", "#" (last only) or no wildcard. */
@@ -137,64 +138,6 @@ bool mqtt_util__is_utf8(const uint8_t *b, size_t n)
 #undef CONT
 #undef AT
     return true;
-}
-
-struct ef_val *mqtt_util__utf8_decode(const uint8_t *p, size_t n)
-{
-    /* Worst case: every byte becomes U+FFFD (3 bytes). */
-    char *out = malloc(n * 3 + 1);
-    if (!out) {
-        return NULL;
-    }
-    size_t o = 0, i = 0;
-    while (i < n) {
-        uint8_t c = p[i];
-        if (c < 0x80) {
-            out[o++] = (char)c;
-            i++;
-            continue;
-        }
-        /* WHATWG decoder: the maximal valid prefix of a sequence is replaced once. */
-        size_t need = 0;
-        uint8_t lo = 0x80, hi = 0xBF;
-        if (c >= 0xC2 && c <= 0xDF) {
-            need = 1;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            need = 2;
-            lo = c == 0xE0 ? 0xA0 : 0x80;
-            hi = c == 0xED ? 0x9F : 0xBF;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            need = 3;
-            lo = c == 0xF0 ? 0x90 : 0x80;
-            hi = c == 0xF4 ? 0x8F : 0xBF;
-        }
-        size_t k = 1;
-        bool ok = need > 0;
-        for (; ok && k <= need; k++) {
-            if (i + k >= n) {
-                ok = false;
-                break;
-            }
-            uint8_t d = p[i + k];
-            uint8_t l = k == 1 ? lo : 0x80, h = k == 1 ? hi : 0xBF;
-            if (d < l || d > h) {
-                ok = false;
-                break;
-            }
-        }
-        if (ok) {
-            memcpy(out + o, p + i, need + 1);
-            o += need + 1;
-            i += need + 1;
-        } else {
-            out[o++] = (char)0xEF;
-            out[o++] = (char)0xBF;
-            out[o++] = (char)0xBD;
-            i += need ? k : 1;
-        }
-    }
-    out[o] = '\0';
-    return ef_val_str_take(out, o);
 }
 
 struct ef_val *mqtt_util__base64(const uint8_t *p, size_t n)
@@ -335,12 +278,12 @@ int mqtt_util__decode_payload(const char *datatype, const uint8_t *p, size_t len
     } else if (!strcmp(datatype, "base64")) {
         payload = mqtt_util__base64(p, len);
     } else if (!strcmp(datatype, "utf8")) {
-        payload = mqtt_util__utf8_decode(p, len);
+        payload = js__utf8_decode(p, len);
     } else if (!strcmp(datatype, "json")) {
         if (!utf8_flag && !mqtt_util__is_utf8(p, len)) {
             return decode_error(d, ef_val_buf(p, len), "Invalid JSON string");
         }
-        struct ef_val *s = mqtt_util__utf8_decode(p, len); /* JSON.parse(payload.toString()) */
+        struct ef_val *s = js__utf8_decode(p, len); /* JSON.parse(payload.toString()) */
         payload = parse_json(s);
         ef_val_unref(s);
         if (!payload) {
@@ -360,11 +303,11 @@ int mqtt_util__decode_payload(const char *datatype, const uint8_t *p, size_t len
             kind = media_kind(lc);
         }
         if (kind && !strcmp(kind, "string")) {
-            payload = mqtt_util__utf8_decode(p, len);
+            payload = js__utf8_decode(p, len);
         } else if (kind && !strcmp(kind, "buffer")) {
             payload = ef_val_buf(p, len);
         } else if (kind) { /* json */
-            struct ef_val *s = mqtt_util__utf8_decode(p, len);
+            struct ef_val *s = js__utf8_decode(p, len);
             struct ef_val *parsed = parse_json(s);
             if (!parsed) {
                 return decode_error(d, s, "Failed to parse JSON string");
@@ -377,7 +320,7 @@ int mqtt_util__decode_payload(const char *datatype, const uint8_t *p, size_t len
                 payload = s;
             }
         } else if (utf8_flag || mqtt_util__is_utf8(p, len)) {
-            payload = mqtt_util__utf8_decode(p, len);
+            payload = js__utf8_decode(p, len);
             struct ef_val *parsed = detect ? parse_json(payload) : NULL;
             if (parsed) {
                 ef_val_unref(payload);

@@ -26,8 +26,6 @@ bool mqtt_util__valid_pub_topic(const char *topic, size_t len);
 bool mqtt_util__match_topic(const char *filter, const char *topic, size_t topic_len);
 /* The is-utf8 module's test (which also refuses ASCII control characters). */
 bool mqtt_util__is_utf8(const uint8_t *p, size_t n);
-/* Buffer.toString('utf8'): invalid sequences become U+FFFD. New string value. */
-struct ef_val *mqtt_util__utf8_decode(const uint8_t *p, size_t n);
 /* Buffer.toString('base64'). New string value. */
 struct ef_val *mqtt_util__base64(const uint8_t *p, size_t n);
 /*

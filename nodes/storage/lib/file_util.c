@@ -129,38 +129,7 @@ struct ef_val *fu__decode(const void *data, size_t len, const char *enc)
         if (strcasecmp(enc, "none") && len >= 3 && u[0] == 0xef && u[1] == 0xbb && u[2] == 0xbf) {
             start = 3; /* iconv-lite strips the BOM */
         }
-        /* invalid UTF-8 becomes U+FFFD per maximal subpart, as Buffer.toString() does */
-        for (size_t i = start; i < len;) {
-            unsigned char c = u[i];
-            size_t need = c < 0x80                 ? 1
-                          : c >= 0xc2 && c <= 0xdf ? 2
-                          : c >= 0xe0 && c <= 0xef ? 3
-                          : c >= 0xf0 && c <= 0xf4 ? 4
-                                                   : 0;
-            if (need == 1) {
-                strbuf__add(&b, (const char *)u + i, 1);
-                i++;
-                continue;
-            }
-            size_t k = 1;
-            while (need && k < need && i + k < len) {
-                unsigned char lo = 0x80, hi = 0xbf;
-                if (k == 1) {
-                    lo = c == 0xe0 ? 0xa0 : c == 0xf0 ? 0x90 : 0x80;
-                    hi = c == 0xed ? 0x9f : c == 0xf4 ? 0x8f : 0xbf;
-                }
-                if (u[i + k] < lo || u[i + k] > hi) {
-                    break;
-                }
-                k++;
-            }
-            if (need && k == need) {
-                strbuf__add(&b, (const char *)u + i, need);
-            } else {
-                strbuf__adds(&b, "\xef\xbf\xbd");
-            }
-            i += k;
-        }
+        return js__utf8_decode(u + start, len - start); /* b is still empty */
     }
     size_t l;
     char *s = strbuf__take(&b, &l);
