@@ -211,6 +211,13 @@ int env__eval_scope(struct ef_runtime *rt, struct ef_scope *s, const struct ef_v
             } else if (!strcmp(type, "cred")) {
                 out = value ? ef_val_ref((struct ef_val *)value) : NULL;
                 rc = 0;
+            } else if (!strcmp(type, "jsonata")) {
+                /* Node-RED logs a failed expression and leaves the variable undefined */
+                if (typed__jsonata_env(rt, s, ef_val_str_get(value), &out, err, sizeof(err))) {
+                    ef_log_error("[%s:%s] Error evaluating env property '%s': %s",
+                                 s->kind == SCOPE_GROUP ? "group" : "flow", s->id, name, err);
+                }
+                rc = 0;
             } else {
                 rc = typed__eval_static(rt, s, type, value, &out, err, sizeof(err));
             }

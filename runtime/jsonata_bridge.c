@@ -170,7 +170,62 @@ void typed__jsonata_release(struct ef_node *n)
     }
 }
 
+struct env_scope {
+    struct ef_runtime *rt;
+    struct ef_scope *s;
+};
+
+static int fn_scope_env(void *ud, struct ef_val *const *args, size_t nargs, struct ef_val **out,
+                        char *err, size_t errlen)
+{
+    const struct env_scope *es = ud;
+    (void)nargs;
+    (void)err;
+    (void)errlen;
+    *out = env__get(es->rt, es->s, ef_val_str_get(args[0]));
+    if (!*out) {
+        *out = ef_val_str("");
+    }
+    return 0;
+}
+
+int typed__jsonata_env(struct ef_runtime *rt, struct ef_scope *s, const char *expr,
+                       struct ef_val **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    struct ef_jsonata_error je;
+    struct ef_jsonata *e = ef_jsonata_compile_ex(expr, &je);
+    if (!e) {
+        snprintf(err, errlen, "%s", je.message);
+        return EF_EPARSE;
+    }
+    struct env_scope es = {rt, s};
+    const struct ef_jsonata_native natives[] = {
+        {"env", "<s:x>", fn_scope_env, &es},
+        {"clone", "<(oa)-:o>", fn_clone, NULL},
+    };
+    struct ef_jsonata_opts opts = {.natives = natives, .nnatives = 2, .timeout_ms = 10000};
+    int rc = ef_jsonata_eval(e, NULL, &opts, out, &je);
+    ef_jsonata_free(e);
+    if (rc != 0) {
+        snprintf(err, errlen, "%s", je.message);
+        return EF_EINVAL;
+    }
+    return 0;
+}
+
 #else
+
+int typed__jsonata_env(struct ef_runtime *rt, struct ef_scope *s, const char *expr,
+                       struct ef_val **out, char *err, size_t errlen)
+{
+    (void)rt;
+    (void)s;
+    (void)expr;
+    *out = NULL;
+    snprintf(err, errlen, "JSONata is not available in this build (EF_JSONATA=OFF)");
+    return EF_EUNSUPP;
+}
 
 int typed__jsonata(struct ef_node *n, const char *expr, const struct ef_msg *msg,
                    struct ef_val **out, char *err, size_t errlen)

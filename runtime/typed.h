@@ -26,6 +26,16 @@ extern const struct ef_handle_type typed__regexp_type;
  */
 int typed__jsonata(struct ef_node *n, const char *expr, const struct ef_msg *msg,
                    struct ef_val **out, char *err, size_t errlen);
+/*
+ * A flow or group env entry of type jsonata, as Node-RED's
+ * evaluateEnvProperties evaluates it once when the flow starts: no input,
+ * $env() resolving against scope s (and its parents, then the process
+ * environment). $flowContext/$globalContext are not offered (no node
+ * exists yet). Stores a new reference (NULL for undefined); 0, or EF_E*
+ * with jsonata-js's err.message in err.
+ */
+int typed__jsonata_env(struct ef_runtime *rt, struct ef_scope *s, const char *expr,
+                       struct ef_val **out, char *err, size_t errlen);
 struct ef_jsonata;
 /*
  * Evaluates a compiled JSONata expression for node n as Node-RED does: with
