@@ -75,45 +75,6 @@ struct http_req {
 
 /* ---- small helpers ---- */
 
-static int hexval(int ch)
-{
-    if (ch >= '0' && ch <= '9') {
-        return ch - '0';
-    }
-    ch = tolower(ch);
-    return ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
-}
-
-/* Percent-decodes s[0..len) ('+' as space when plus) into a new string; NULL on OOM, or on a
- * bad escape when strict. */
-static char *pct_decode(const char *s, size_t len, bool plus, bool strict, size_t *outlen)
-{
-    char *o = malloc(len + 1);
-    if (!o) {
-        return NULL;
-    }
-    size_t n = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (s[i] == '%' && i + 2 < len && hexval((unsigned char)s[i + 1]) >= 0 &&
-            hexval((unsigned char)s[i + 2]) >= 0) {
-            o[n++] = (char)(hexval((unsigned char)s[i + 1]) * 16 + hexval((unsigned char)s[i + 2]));
-            i += 2;
-        } else if (s[i] == '%' && strict) {
-            free(o);
-            return NULL;
-        } else if (plus && s[i] == '+') {
-            o[n++] = ' ';
-        } else {
-            o[n++] = s[i];
-        }
-    }
-    o[n] = '\0';
-    if (outlen) {
-        *outlen = n;
-    }
-    return o;
-}
-
 static void kv_add(struct strbuf *b, const char *name, const char *value)
 {
     strbuf__add(b, name, strlen(name) + 1);
@@ -353,7 +314,7 @@ static int route_match(const struct route *rt, const char *path, struct ef_val *
             if (params) {
                 char key[16];
                 snprintf(key, sizeof(key), "%d", wild++);
-                char *d = pct_decode(rest, rl, false, true, NULL);
+                char *d = srv_pct_decode(rest, rl, false, true, NULL);
                 if (!d) {
                     return -1;
                 }
@@ -374,7 +335,7 @@ static int route_match(const struct route *rt, const char *path, struct ef_val *
                 return 0;
             }
             if (params) {
-                char *d = pct_decode(segs[si], lens[si], false, true, NULL);
+                char *d = srv_pct_decode(segs[si], lens[si], false, true, NULL);
                 if (!d) {
                     return -1;
                 }
@@ -543,8 +504,8 @@ static struct ef_val *qs_parse(const char *s, size_t len)
         const char *eq = memchr(part, '=', pl);
         size_t kl = eq ? (size_t)(eq - part) : pl;
         size_t klen, vlen;
-        char *k = pct_decode(part, kl, true, false, &klen);
-        char *v = eq ? pct_decode(eq + 1, pl - kl - 1, true, false, &vlen) : strdup("");
+        char *k = srv_pct_decode(part, kl, true, false, &klen);
+        char *v = eq ? srv_pct_decode(eq + 1, pl - kl - 1, true, false, &vlen) : strdup("");
         if (!k || !v) {
             free(k);
             free(v);
@@ -737,7 +698,7 @@ static struct ef_val *parse_cookies(const char *s)
             }
             if (ke > k && !ef_val_obj_getn(o, k, (size_t)(ke - k))) {
                 size_t dl;
-                char *d = pct_decode(v, (size_t)(ve - v), false, true, &dl);
+                char *d = srv_pct_decode(v, (size_t)(ve - v), false, true, &dl);
                 struct ef_val *val = NULL;
                 if (!d) {
                     val = ef_val_strn(v, (size_t)(ve - v));

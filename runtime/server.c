@@ -194,20 +194,32 @@ static int hexval(int ch)
     return ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
 }
 
-static void url_decode(char *s)
+char *srv_pct_decode(const char *s, size_t len, bool plus, bool strict, size_t *outlen)
 {
-    char *o = s;
-    for (char *p = s; *p; p++) {
-        if (*p == '%' && hexval((unsigned char)p[1]) >= 0 && hexval((unsigned char)p[2]) >= 0) {
-            *o++ = (char)(hexval((unsigned char)p[1]) * 16 + hexval((unsigned char)p[2]));
-            p += 2;
-        } else if (*p == '+') {
-            *o++ = ' ';
+    char *o = malloc(len + 1);
+    if (!o) {
+        return NULL;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] == '%' && i + 2 < len && hexval((unsigned char)s[i + 1]) >= 0 &&
+            hexval((unsigned char)s[i + 2]) >= 0) {
+            o[n++] = (char)(hexval((unsigned char)s[i + 1]) * 16 + hexval((unsigned char)s[i + 2]));
+            i += 2;
+        } else if (s[i] == '%' && strict) {
+            free(o);
+            return NULL;
+        } else if (plus && s[i] == '+') {
+            o[n++] = ' ';
         } else {
-            *o++ = *p;
+            o[n++] = s[i];
         }
     }
-    *o = '\0';
+    o[n] = '\0';
+    if (outlen) {
+        *outlen = n;
+    }
+    return o;
 }
 
 bool srv_query(struct srv_conn *c, const char *name, char *buf, size_t len)
@@ -221,9 +233,11 @@ bool srv_query(struct srv_conn *c, const char *name, char *buf, size_t len)
             return false;
         }
         if (!strncmp(frag, key, strlen(key))) {
-            snprintf(buf, len, "%s", frag + strlen(key));
-            url_decode(buf);
-            return true;
+            char *d =
+                srv_pct_decode(frag + strlen(key), strlen(frag + strlen(key)), true, false, NULL);
+            snprintf(buf, len, "%s", d ? d : "");
+            free(d);
+            return d != NULL;
         }
     }
 }

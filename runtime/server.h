@@ -148,6 +148,12 @@ void srv_reply_status(struct srv_conn *c, int status);
 void srv_reply_error(struct srv_conn *c, int status, const char *code, const char *message);
 /* Serves a file (GET); 404 when it does not exist. */
 void srv_reply_file(struct srv_conn *c, const char *path);
+/*
+ * Percent-decodes s[0..len) ('+' as a space when plus) into a new string
+ * the caller frees, with its length in *outlen (may be NULL). NULL when
+ * out of memory, or on a malformed escape when strict (else it is kept).
+ */
+char *srv_pct_decode(const char *s, size_t len, bool plus, bool strict, size_t *outlen);
 /* A query argument (URL-decoded) into buf; false when absent. */
 bool srv_query(struct srv_conn *c, const char *name, char *buf, size_t len);
 /* A request header by lower-case name with colon ("accept:"); false when absent. */
