@@ -47,8 +47,8 @@ const char *ef_plugin_name(const struct ef_plugin *p);
  * of the headers it was built with (EF_ABI_VERSION): write it once at file
  * scope. A plugin that supports several versions writes its own.
  */
-#define EF_PLUGIN_VERSION_CURRENT                                                                 \
-    int ef_plugin_version(int n, const int *supported)                                            \
+#define EF_PLUGIN_VERSION_CURRENT                                                                  \
+    int ef_plugin_version(int n, const int *supported)                                             \
     {                                                                                              \
         for (int i = 0; i < n; i++) {                                                              \
             if (supported[i] == EF_ABI_VERSION) {                                                  \
