@@ -14,7 +14,8 @@
 # Benchmarks report; they never fail: if edgeflow does not build, Node-RED is
 # still measured and the edgeflow column says n/a. Exit status is always 0.
 # Extra arguments go to bench.js (e.g. --only chain,idle --reps 3). Then the
-# Lua, sequence, MQTT and editor benchmarks run (BENCH_CORE_ONLY=1 skips them).
+# Lua, sequence, MQTT, editor, HTTP, infer and route-to-cloud benchmarks run
+# (BENCH_CORE_ONLY=1 skips them).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -24,7 +25,7 @@ bash scripts/setup.sh || echo "bench: scripts/setup.sh failed; trying anyway" >&
 
 EF_ARGS=()
 if cmake -S "$ROOT" -B "$OUT" -DCMAKE_BUILD_TYPE=Release "-DCMAKE_C_FLAGS_RELEASE=-O2 -DNDEBUG" >/dev/null &&
-   cmake --build "$OUT" -j"$(nproc)" --target edgeflow ef_lua >/dev/null; then
+   cmake --build "$OUT" -j"$(nproc)" --target edgeflow ef_lua ef_infer ef_route_to_cloud >/dev/null; then
     if cmake -S "$ROOT/bench" -B "$OUT/bench-nodes" -DCMAKE_BUILD_TYPE=Release \
              -DEF_BENCH_PLUGIN_DIR="$OUT/bench-plugins" >/dev/null &&
        cmake --build "$OUT/bench-nodes" >/dev/null; then
@@ -42,7 +43,7 @@ node "$ROOT/bench/bench.js" "${EF_ARGS[@]}" --ef-build "Release, -O2" \
 
 # The benchmarks of the other parts, on the same Release binary (BENCH_CORE_ONLY=1 skips them).
 if [ -z "${BENCH_CORE_ONLY:-}" ] && [ -x "$OUT/edgeflow" ]; then
-    for b in lua sequence mqtt editor http; do
+    for b in lua sequence mqtt editor http infer route_to_cloud; do
         echo
         echo "## bench/$b.sh"
         EDGEFLOW="$OUT/edgeflow" bash "$ROOT/bench/$b.sh" || echo "bench: $b.sh failed" >&2
