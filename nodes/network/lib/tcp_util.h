@@ -54,6 +54,8 @@ struct tcp_sess **tcp_pool__all(struct ef_node *from, size_t *n);
 
 /* Bytes queued to one peer that has not read them before writes are refused. */
 #define TCP_WRITE_QUEUE_MAX (64u << 20)
+/* Bytes tcp in keeps from one connection while it waits for a delimiter or the end. */
+#define TCP_PENDING_MAX (64u << 20)
 
 /*
  * Writes len bytes (copied) to a stream; nothing when it is closing.
