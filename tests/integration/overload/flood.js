@@ -17,6 +17,10 @@
  *          with maxQueuedMessages 5000 the delivery queue in front of it drops
  *          what does not fit and warns ("delivery queue full (5000 messages):
  *          message dropped (N so far)", the first drop then every 10000th).
+ *   http   udp in -> http request to a local server that never answers; with
+ *          nodeMessageBufferMaxLength 100 at most 100 requests are in flight
+ *          and newer messages are refused ("too many pending messages in
+ *          http request node", caught);
  *   tcpout no udp: a client streams bytes into a tcp in server (each chunk a
  *          message) -> tcp out as a server, with a client connected that never
  *          reads: writes beyond 64 MiB queued to it are dropped and warned
@@ -32,7 +36,7 @@
  * drops were reported as above, and SIGTERM then stops edgeflow with exit
  * status 0.
  *
- *   node flood.js EDGEFLOW_BINARY delay|lua|tcpout|tcpin [--unbounded]
+ *   node flood.js EDGEFLOW_BINARY delay|lua|http|tcpout|tcpin [--unbounded]
  * --unbounded leaves the settings unset and only prints the measurements
  * (to see the growth the bounds prevent; it exits 0).
  */
@@ -42,6 +46,7 @@ const os = require("os");
 const path = require("path");
 const dgram = require("dgram");
 const net = require("net");
+const http = require("http");
 const { spawn } = require("child_process");
 
 const FLOOD_MIN_MS = 2000; /* the flood lasts at least this long, */
@@ -53,7 +58,9 @@ const MiB = 1024 * 1024;
  * tcp out may queue 64 MiB, tcp in keep 64 MiB (in a buffer grown by
  * doubling, which the ASan build's realloc copies).
  */
-const RSS_ALLOWANCE = { delay: 64 * MiB, lua: 64 * MiB, tcpout: 112 * MiB, tcpin: 160 * MiB };
+const RSS_ALLOWANCE = {
+    delay: 64 * MiB, lua: 64 * MiB, http: 64 * MiB, tcpout: 112 * MiB, tcpin: 160 * MiB,
+};
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 function freePort(type) {
@@ -88,7 +95,7 @@ function rssOf(pid) {
 function flow(udpPort, tcpPort, scenario) {
     let y = 0;
     const at = (n) => Object.assign(n, { z: "t1", x: 200, y: (y += 40) });
-    const first = { delay: "dl", lua: "sp" }[scenario];
+    const first = { delay: "dl", lua: "sp", http: "hr" }[scenario];
     const nodes = [{ id: "t1", type: "tab", label: "flood" }];
     if (first) {
         nodes.push(at({ id: "udp", type: "udp in", name: "", iface: "", port: String(udpPort),
@@ -101,6 +108,13 @@ function flow(udpPort, tcpPort, scenario) {
             console: false, tostatus: false, complete: "error.message", targetType: "msg",
             wires: [] }));
     };
+    if (scenario === "http") {
+        nodes.push(at({ id: "hr", type: "http request", name: "", method: "GET", ret: "txt",
+            paytoqs: "ignore", url: `http://127.0.0.1:${tcpPort}/hold`, tls: "", persist: false,
+            proxy: "", insecureHTTPParser: false, authType: "", senderr: false, headers: [],
+            wires: [[]] }));
+        caught("hr");
+    }
     if (scenario === "tcpout") {
         nodes.push(at({ id: "ti", type: "tcp in", name: "", server: "server", host: "",
             port: String(udpPort), datamode: "stream", datatype: "buffer", newline: "",
@@ -187,7 +201,7 @@ async function main() {
     const scenario = process.argv[3];
     const unbounded = process.argv.includes("--unbounded");
     if (!bin || !RSS_ALLOWANCE[scenario]) {
-        console.error("usage: node flood.js EDGEFLOW_BINARY delay|lua|tcpout|tcpin [--unbounded]");
+        console.error("usage: node flood.js EDGEFLOW_BINARY delay|lua|http|tcpout|tcpin [--unbounded]");
         process.exit(2);
     }
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ef-flood-"));
@@ -199,7 +213,8 @@ async function main() {
     const floodBytes = (scenario === "tcpout" ? 2 : 3) * allowance;
     fs.writeFileSync(path.join(dir, "flows.json"), JSON.stringify(flow(udpPort, tcpPort, scenario)));
     const settings = unbounded ? {}
-        : scenario === "delay" ? { nodeMessageBufferMaxLength: 1000 } : { maxQueuedMessages: 5000 };
+        : scenario === "delay" ? { nodeMessageBufferMaxLength: 1000 }
+        : scenario === "http" ? { nodeMessageBufferMaxLength: 100 } : { maxQueuedMessages: 5000 };
     fs.writeFileSync(path.join(dir, "settings.json"), JSON.stringify(settings));
     const ef = spawn(bin, ["run", path.join(dir, "flows.json"), "--settings",
         path.join(dir, "settings.json"), "--user-dir", dir, "--port", String(uiPort),
@@ -218,7 +233,17 @@ async function main() {
     let peak = base;
     const sampler = setInterval(() => { peak = Math.max(peak, rssOf(ef.pid)); }, 100);
 
-    let sent = 0, floodMs = 0, cut = false, reader = null;
+    let sent = 0, floodMs = 0, cut = false, reader = null, holder = null;
+    let held = 0, maxHeld = 0;
+    if (scenario === "http") {
+        /* a server that takes every request and never answers */
+        holder = http.createServer((req, res) => {
+            held++;
+            maxHeld = Math.max(maxHeld, held);
+            res.on("close", () => { held--; });
+        });
+        await new Promise((r) => holder.listen(tcpPort, "127.0.0.1", r));
+    }
     if (scenario === "tcpout") {
         /* a client of the tcp out server that never reads */
         reader = net.connect(tcpPort, "127.0.0.1");
@@ -247,6 +272,11 @@ async function main() {
     if (reader) {
         reader.destroy();
     }
+    if (holder) {
+        holder.closeAllConnections();
+        holder.close();
+    }
+    const httpRefused = out.split("\n").filter((l) => l.includes("too many pending messages in http request node")).length;
     const refused = out.split("\n").filter((l) => l.includes("too many pending messages in delay node")).length;
     const warned = /delivery queue full \(5000 messages\): message dropped \(\d+ so far\)/.test(err);
     const peerWarned = /peer does not read \(67108864 bytes queued\): message dropped \(\d+ so far\)/.test(err);
@@ -255,7 +285,8 @@ async function main() {
     console.log(`${scenario}${unbounded ? " (unbounded)" : ""}: sent ${mb(sent)} in ${floodMs} ms; ` +
         `RSS before ${mb(base)}, peak ${mb(peak)} (+${mb(peak - base)}); ` +
         `delay refusals caught: ${refused}; delivery queue warning: ${warned}; ` +
-        `tcp out warning: ${peerWarned}; tcp in closed: ${cut} (error: ${closedErr}); exit ${ex.code}`);
+        `tcp out warning: ${peerWarned}; tcp in closed: ${cut} (error: ${closedErr}); ` +
+        `http requests held at once: ${maxHeld}, refused: ${httpRefused}; exit ${ex.code}`);
     if (unbounded) {
         return 0;
     }
@@ -265,6 +296,10 @@ async function main() {
     }
     if (peak - base > allowance) {
         fails.push(`RSS grew by ${mb(peak - base)}, more than ${mb(allowance)}`);
+    }
+    if (scenario === "http" && (httpRefused < 1 || maxHeld > 100)) {
+        fails.push(`http request: ${maxHeld} requests in flight at once (at most 100), ` +
+            `${httpRefused} refused (at least 1)`);
     }
     if (scenario === "tcpout" && !peerWarned) {
         fails.push("no \"peer does not read\" warning in the log");
