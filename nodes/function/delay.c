@@ -219,6 +219,14 @@ static void flush_delay_list(struct delay *d, const struct ef_val *flush)
     status_count(d->n, "dot", d->npending);
 }
 
+/* settings.nodeMessageBufferMaxLength, 0 when unset or not positive. */
+static size_t max_kept(struct ef_node *n)
+{
+    const struct ef_val *v = settings__get(n->fs->rt->settings, "nodeMessageBufferMaxLength");
+    double m = js__to_number(v);
+    return v && m > 0 ? (size_t)m : 0;
+}
+
 static void input_timed_each(struct delay *d, struct ef_msg *msg)
 {
     struct ef_node *n = d->n;
@@ -243,8 +251,13 @@ static void input_timed_each(struct delay *d, struct ef_msg *msg)
     bool has_flush = fn__has(msg, "flush");
     /* the flags are read before the message may be sent */
     struct ef_val *flush = has_flush ? ef_val_ref(ef_msg_get(msg, "flush")) : NULL;
+    size_t max = max_kept(n);
     if (fn__nkeys(msg) == 2 && has_flush) {
         drop_msg(n, msg); /* id.clear() */
+    } else if (max > 0 && d->npending >= max) {
+        /* edgeflow's bound (Node-RED keeps every timer): the newest is refused */
+        ef_node_error(n, msg, "too many pending messages in delay node");
+        ef_msg_free(msg);
     } else {
         struct pending *p = calloc(1, sizeof(*p));
         struct ef_timer *t = p ? ef_timer_new(n, on_pending, p) : NULL;
@@ -435,13 +448,6 @@ static bool rate_given(const struct delay *d, const struct ef_msg *msg)
     return d->allowrate && fn__has(msg, "rate") && !isnan(fn__parse_float(ef_msg_get(msg, "rate")));
 }
 
-static size_t max_kept(struct ef_node *n)
-{
-    const struct ef_val *v = settings__get(n->fs->rt->settings, "nodeMessageBufferMaxLength");
-    double m = js__to_number(v);
-    return v && m > 0 ? (size_t)m : 0;
-}
-
 static void input_rate(struct delay *d, struct ef_msg *msg)
 {
     struct ef_node *n = d->n;
@@ -589,7 +595,12 @@ static void input_queue(struct delay *d, struct ef_msg *msg)
         }
     }
     if (!hit) {
-        if (buf_insert(d, d->nbuf, msg) != 0) {
+        size_t max = max_kept(n);
+        if (max > 0 && d->nbuf >= max) {
+            /* edgeflow's bound on topics held (Node-RED has none): the newest is refused */
+            ef_node_error(n, msg, "too many pending messages in delay node");
+            ef_msg_free(msg);
+        } else if (buf_insert(d, d->nbuf, msg) != 0) {
             ef_msg_free(msg);
         }
         report_depth(d);

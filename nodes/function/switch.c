@@ -13,6 +13,7 @@
 
 #include "engine.h"
 #include "js.h"
+#include "settings.h"
 #include "typed.h"
 
 enum op {
@@ -90,6 +91,7 @@ struct sw {
     struct ef_val *prev;
     struct group **in, **out;
     size_t nin, nout;
+    size_t held; /* messages held in in and out (nodeMessageBufferMaxLength) */
 };
 
 static const struct ef_prop switch_props[] = {
@@ -686,6 +688,28 @@ static void send_group(struct ef_node *n, struct group *g, size_t nports)
     free(ports);
 }
 
+/*
+ * nodeMessageBufferMaxLength: when more than that many messages are held,
+ * every held sequence is dropped and the error reported with msg (borrowed).
+ */
+static void check_held(struct ef_node *n, struct sw *s, const struct ef_msg *msg)
+{
+    const struct ef_val *v = settings__get(n->fs->rt->settings, "nodeMessageBufferMaxLength");
+    double max = ef_val_type(v) == EF_NUM ? ef_val_num_get(v) : 0;
+    if (max <= 0 || (double)s->held <= max) {
+        return;
+    }
+    ef_node_error(n, msg, "too many pending messages in switch node");
+    for (size_t i = 0; i < s->nin; i++) {
+        group_free(s->in[i]);
+    }
+    for (size_t i = 0; i < s->nout; i++) {
+        group_free(s->out[i]);
+    }
+    s->nin = s->nout = 0;
+    s->held = 0;
+}
+
 /* sendGroupMessages: keeps one message's onward until its sequence is complete. */
 static void keep_onward(struct ef_node *n, struct sw *s, struct ef_msg *msg, const bool *match,
                         int len)
@@ -711,14 +735,17 @@ static void keep_onward(struct ef_node *n, struct sw *s, struct ef_msg *msg, con
     g->received++;
     bool send_ok = ef_val_type(ef_msg_get(msg, "parts.count")) == EF_NUM &&
                    g->received == ef_val_num_get(ef_msg_get(msg, "parts.count"));
-    ef_msg_free(msg);
     g->onwards[g->nout] = slots;
     g->onward_len[g->nout] = (size_t)len;
     g->nout++;
+    s->held++;
     if (send_ok) {
         send_group(n, g, (size_t)len);
+        s->held -= g->nout;
         group_remove(&s->out, &s->nout, g);
     }
+    check_held(n, s, msg);
+    ef_msg_free(msg);
 }
 
 /* processMessage(msg, checkParts) */
@@ -742,13 +769,16 @@ static void add_pending(struct ef_node *n, struct sw *s, struct ef_msg *msg)
     }
     const struct ef_val *pc = ef_msg_get(msg, "parts.count");
     g->msgs[g->n++] = msg;
+    s->held++;
     if (pc) {
         ef_val_unref(g->count);
         g->count = ef_val_ref((struct ef_val *)pc);
     }
     if (ef_val_type(g->count) != EF_NUM || ef_val_num_get(g->count) != (double)g->n) {
+        check_held(n, s, msg);
         return;
     }
+    s->held -= g->n;
     /* Complete: process the messages in order with the count filled in. */
     size_t count = g->n;
     struct ef_msg **msgs = g->msgs;

@@ -16,6 +16,7 @@
 
 #include "engine.h"
 #include "js.h"
+#include "settings.h"
 
 #include "lib/fnutil.h"
 #include "lib/mustache.h"
@@ -471,6 +472,14 @@ static int cb_trigger_input(struct ef_node *n, struct ef_msg *msg)
         const struct ef_val *tv = ef_msg_get(msg, tr->topic_prop);
         size_t len;
         key = ef_val_truthy(tv) ? js__to_string(tv, &len) : NULL;
+    }
+    /* edgeflow's bound on topics waiting (Node-RED has none): a new one is refused */
+    const struct ef_val *mv = settings__get(n->fs->rt->settings, "nodeMessageBufferMaxLength");
+    double max = ef_val_type(mv) == EF_NUM ? ef_val_num_get(mv) : 0;
+    if (max > 0 && (double)tr->ntopics >= max && !topic_find(tr, key ? key : "_none") &&
+        !is_reset(tr, msg)) {
+        free(key);
+        return fail(n, msg, "too many pending messages in trigger node");
     }
     struct topic *t = topic_get(tr, key ? key : "_none");
     free(key);

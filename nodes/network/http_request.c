@@ -21,6 +21,7 @@
 
 #include "engine.h"
 #include "js.h"
+#include "settings.h"
 #include "strbuf.h"
 #include "base64.h"
 
@@ -45,6 +46,7 @@ struct http_request {
     struct ef_node *tls;
     struct curl_loop *cl;
     struct hreq *reqs; /* requests in flight */
+    size_t nreqs;      /* how many */
     int count;
 };
 
@@ -443,6 +445,7 @@ static void hreq_free(struct hreq *r)
     if (r->next) {
         r->next->prev = r->prev;
     }
+    hr->nreqs--;
     if (r->easy) {
         curl_easy_cleanup(r->easy);
     }
@@ -695,6 +698,14 @@ static int fail_request(struct ef_node *n, struct ef_msg *msg, struct hreq *r, c
 static int cb_input(struct ef_node *n, struct ef_msg *msg)
 {
     struct http_request *hr = ef_node_priv(n);
+    /* edgeflow's bound on requests in flight (Node-RED has none): the newest is refused */
+    const struct ef_val *mv = settings__get(n->fs->rt->settings, "nodeMessageBufferMaxLength");
+    if (ef_val_type(mv) == EF_NUM && ef_val_num_get(mv) > 0 &&
+        (double)hr->nreqs >= ef_val_num_get(mv)) {
+        ef_node_error(n, msg, "too many pending messages in http request node");
+        ef_msg_free(msg);
+        return EF_INPUT_DONE;
+    }
     hr->count++;
     ef_node_status(n, "blue", "dot", "requesting");
     const struct ef_val *murl = ef_msg_get(msg, "url");
@@ -1053,6 +1064,7 @@ static int cb_input(struct ef_node *n, struct ef_msg *msg)
         hr->reqs->prev = r;
     }
     hr->reqs = r;
+    hr->nreqs++;
     if (curl_loop__add(hr->cl, e, r) != 0) {
         ef_node_error(n, msg, "RequestError: cannot start the request");
         r->msg = NULL;

@@ -377,6 +377,16 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
             ef_timer_start(c->idle, (uint64_t)t->socket_timeout, 0);
         }
         on_data(t, c, buf->base, (size_t)nread);
+        if (c->buf.n > TCP_PENDING_MAX && !c->closed) {
+            /* edgeflow's bound (Node-RED keeps it all): the peer is cut off */
+            ef_node_error(t->n, NULL,
+                          "more than %u bytes from %s:%d without a delimiter or end: "
+                          "connection closed",
+                          TCP_PENDING_MAX, c->have_peer ? c->ip : t->host, c->port);
+            c->buf.n = 0;
+            c->has_buf = false;
+            conn_close(c);
+        }
     }
     free(buf->base);
     if (nread == UV_EOF) {

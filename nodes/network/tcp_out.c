@@ -47,6 +47,7 @@ struct tcp_out {
     struct sock *socks;  /* server mode: connected sockets */
     uv_tcp_t *srv;       /* server mode; freed in its close callback */
     struct ef_timer *reconnect;
+    uint64_t dropped; /* writes refused because a peer does not read */
 };
 
 static const struct ef_prop tcp_out_props[] = {
@@ -324,10 +325,19 @@ static void start_server(struct tcp_out *o)
 
 /* ---- Input ---- */
 
-static void write_sess(struct tcp_sess *s, const char *data, size_t len)
+/* tcp__write, counting and warning (the first, then every 1000th) what a full peer refuses. */
+static void out_write(struct tcp_out *o, uv_stream_t *s, const char *data, size_t len)
+{
+    if (tcp__write(s, data, len) == UV_ENOBUFS && o->dropped++ % 1000 == 0) {
+        ef_node_warn(o->n, "peer does not read (%u bytes queued): message dropped (%llu so far)",
+                     TCP_WRITE_QUEUE_MAX, (unsigned long long)o->dropped);
+    }
+}
+
+static void write_sess(struct tcp_out *o, struct tcp_sess *s, const char *data, size_t len)
 {
     if (s->open) {
-        tcp__write((uv_stream_t *)&s->tcp, data, len);
+        out_write(o, (uv_stream_t *)&s->tcp, data, len);
     }
 }
 
@@ -348,7 +358,7 @@ static int cb_input(struct ef_node *n, struct ef_msg *msg)
     }
     if (o->mode == MODE_CLIENT) {
         if (o->connected && has && o->client) {
-            tcp__write((uv_stream_t *)&o->client->tcp, data, len);
+            out_write(o, (uv_stream_t *)&o->client->tcp, data, len);
             if (o->doend) {
                 o->end_flag = true;
                 ef_node_status(n, NULL, NULL, NULL);
@@ -359,7 +369,7 @@ static int cb_input(struct ef_node *n, struct ef_msg *msg)
         if (has) {
             for (struct sock *s = o->socks; s; s = s->next) {
                 if (!s->ended) {
-                    tcp__write((uv_stream_t *)&s->tcp, data, len);
+                    out_write(o, (uv_stream_t *)&s->tcp, data, len);
                     touch(s);
                     if (o->doend) {
                         sock_end(s);
@@ -379,7 +389,7 @@ static int cb_input(struct ef_node *n, struct ef_msg *msg)
             if (s && do_reset) {
                 s->destroy(s);
             } else if (s) {
-                write_sess(s, data, len);
+                write_sess(o, s, data, len);
             }
         } else {
             size_t cnt;
@@ -388,7 +398,7 @@ static int cb_input(struct ef_node *n, struct ef_msg *msg)
                 if (do_reset) {
                     all[i]->destroy(all[i]);
                 } else {
-                    write_sess(all[i], data, len);
+                    write_sess(o, all[i], data, len);
                 }
             }
             free(all);

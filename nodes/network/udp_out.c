@@ -17,6 +17,9 @@
 #include "js.h"
 #include "base64.h"
 
+/* Bytes of datagrams the kernel has not taken yet before sends are refused. */
+#define UDP_SEND_QUEUE_MAX (16u << 20)
+
 struct udp_out {
     struct ef_node *n;
     const char *addr, *multicast, *iface, *ipv;
@@ -156,6 +159,15 @@ static int cb_input(struct ef_node *n, struct ef_msg *msg)
     if (!s || !s->data) {
         free(s);
         ef_node_error(n, msg, "udp : Error: out of memory");
+        ef_msg_free(msg);
+        return EF_INPUT_DONE;
+    }
+    if (uv_udp_get_send_queue_size(u->sock) + len > UDP_SEND_QUEUE_MAX) {
+        /* edgeflow's bound (Node.js queues every datagram): the newest is refused */
+        ef_node_error(n, msg, "udp : Error: send queue full (%u bytes waiting): message dropped",
+                      UDP_SEND_QUEUE_MAX);
+        free(s->data);
+        free(s);
         ef_msg_free(msg);
         return EF_INPUT_DONE;
     }

@@ -729,6 +729,11 @@ static int join_custom_auto(struct ef_node *n, struct join *j, struct ef_msg *ms
     }
     if ((tcnt > 0 && g->current >= tcnt) || ef_val_obj_get(root, "complete")) {
         complete_send(n, j, g, msg);
+    } else if (seq__max_kept(n) > 0 && g->current > seq__max_kept(n)) {
+        /* edgeflow's bound on a manual/auto group (Node-RED has none): the group is dropped */
+        ef_node_error(n, msg, "too many pending messages in join node");
+        group_unlink(j, g);
+        group_free(g);
     }
 out:
     free(prop_text);

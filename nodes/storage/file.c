@@ -17,6 +17,7 @@
 
 #include "engine.h"
 #include "js.h"
+#include "settings.h"
 
 #include "lib/file_access.h"
 #include "lib/file_util.h"
@@ -31,6 +32,7 @@ struct file_node {
     bool newline, create_dir;
     int mode;
     struct fop *head, *tail; /* queue; head is in progress when busy */
+    size_t queued;           /* messages in the queue */
     bool busy;
 };
 
@@ -85,6 +87,7 @@ static void finish(struct fop *op, bool ok)
     if (!fn->head) {
         fn->tail = NULL;
     }
+    fn->queued--;
     fn->busy = false;
     struct ef_msg *msg = op->msg;
     op->msg = NULL;
@@ -306,6 +309,14 @@ static void run_queue(struct file_node *fn)
 static int cb_input(struct ef_node *n, struct ef_msg *msg)
 {
     struct file_node *fn = ef_node_priv(n);
+    /* edgeflow's bound on writes waiting for a slow disk (Node-RED has none) */
+    const struct ef_val *mv = settings__get(n->fs->rt->settings, "nodeMessageBufferMaxLength");
+    if (ef_val_type(mv) == EF_NUM && ef_val_num_get(mv) > 0 &&
+        (double)fn->queued >= ef_val_num_get(mv)) {
+        ef_node_error(n, msg, "too many pending messages in file node");
+        ef_msg_free(msg);
+        return EF_INPUT_DONE;
+    }
     struct fop *op = calloc(1, sizeof(*op));
     if (!op) {
         ef_node_error(n, msg, "out of memory");
@@ -321,6 +332,7 @@ static int cb_input(struct ef_node *n, struct ef_msg *msg)
         fn->head = op;
     }
     fn->tail = op;
+    fn->queued++;
     run_queue(fn);
     return EF_INPUT_ASYNC;
 }

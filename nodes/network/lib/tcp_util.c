@@ -106,6 +106,9 @@ int tcp__write(uv_stream_t *s, const void *data, size_t len)
     if (!len) {
         return 0;
     }
+    if (uv_stream_get_write_queue_size(s) + len > TCP_WRITE_QUEUE_MAX) {
+        return UV_ENOBUFS; /* a peer that does not read: drop rather than grow */
+    }
     /* the request and a copy of the data in one block, freed when written */
     uv_write_t *req = malloc(sizeof(*req) + len);
     if (!req) {

@@ -52,9 +52,15 @@ struct tcp_sess *tcp_pool__find(struct ef_node *from, const char *id);
  */
 struct tcp_sess **tcp_pool__all(struct ef_node *from, size_t *n);
 
+/* Bytes queued to one peer that has not read them before writes are refused. */
+#define TCP_WRITE_QUEUE_MAX (64u << 20)
+/* Bytes tcp in keeps from one connection while it waits for a delimiter or the end. */
+#define TCP_PENDING_MAX (64u << 20)
+
 /*
  * Writes len bytes (copied) to a stream; nothing when it is closing.
- * Returns 0 or a libuv error.
+ * Returns 0 or a libuv error: UV_ENOBUFS (nothing written) when the bytes
+ * already queued to the peer plus len would pass TCP_WRITE_QUEUE_MAX.
  */
 int tcp__write(uv_stream_t *s, const void *data, size_t len);
 /*
