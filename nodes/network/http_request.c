@@ -463,6 +463,20 @@ static void send_msg(struct ef_node *n, struct ef_msg *msg)
     }
 }
 
+/* Node.js's error code for an OpenSSL certificate verify result (X509_V_ERR_*). */
+static const char *verify_code(long vr)
+{
+    switch (vr) {
+    case 2: return "UNABLE_TO_GET_ISSUER_CERT";
+    case 9: return "CERT_NOT_YET_VALID";
+    case 10: return "CERT_HAS_EXPIRED";
+    case 18: return "DEPTH_ZERO_SELF_SIGNED_CERT";
+    case 19: return "SELF_SIGNED_CERT_IN_CHAIN";
+    case 20: return "UNABLE_TO_GET_ISSUER_CERT_LOCALLY";
+    default: return "UNABLE_TO_VERIFY_LEAF_SIGNATURE";
+    }
+}
+
 static void on_error(struct hreq *r, CURLcode rc)
 {
     struct http_request *hr = r->hr;
@@ -511,13 +525,26 @@ static void on_error(struct hreq *r, CURLcode rc)
         snprintf(text, sizeof(text), "RequestError: getaddrinfo ENOTFOUND %s", host ? host : "");
         curl_free(host);
         curl_url_cleanup(u);
+    } else if ((rc == CURLE_RECV_ERROR || rc == CURLE_SEND_ERROR || rc == CURLE_PARTIAL_FILE ||
+                rc == CURLE_GOT_NOTHING) &&
+               (oserr == ECONNRESET || strstr(r->errbuf, "reset by peer"))) {
+        /* the peer reset the connection (before or during the answer) */
+        code = "ECONNRESET";
+        snprintf(text, sizeof(text), "RequestError: read ECONNRESET");
     } else if (rc == CURLE_GOT_NOTHING || rc == CURLE_RECV_ERROR || rc == CURLE_PARTIAL_FILE) {
         code = "ECONNRESET";
         snprintf(text, sizeof(text), "RequestError: socket hang up");
     } else if (rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE) {
-        code = "UNABLE_TO_VERIFY_LEAF_SIGNATURE";
-        snprintf(text, sizeof(text), "RequestError: %s",
-                 r->errbuf[0] ? r->errbuf : curl_easy_strerror(rc));
+        long vr = 0;
+        curl_easy_getinfo(r->easy, CURLINFO_SSL_VERIFYRESULT, &vr);
+        code = verify_code(vr);
+        /* Node.js gives OpenSSL's verify text without curl's prefix */
+        const char *msg = r->errbuf[0] ? r->errbuf : curl_easy_strerror(rc);
+        const char *pre = "SSL certificate problem: ";
+        if (!strncmp(msg, pre, strlen(pre))) {
+            msg += strlen(pre);
+        }
+        snprintf(text, sizeof(text), "RequestError: %s", msg);
     } else if (rc == CURLE_TOO_MANY_REDIRECTS) {
         code = "ERR_TOO_MANY_REDIRECTS";
         snprintf(text, sizeof(text), "MaxRedirectsError: Redirected 21 times. Aborting.");
