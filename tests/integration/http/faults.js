@@ -26,7 +26,8 @@ const net = require("net");
 const http = require("http");
 const https = require("https");
 const crypto = require("crypto");
-const { spawn, execFileSync } = require("child_process");
+const { spawn } = require("child_process");
+const { makeCert } = require("./cert.js");
 
 const ROOT = path.resolve(__dirname, "..", "..", "..");
 const BIG = 50 * 1024 * 1024;
@@ -86,14 +87,6 @@ function handler(req, res) {
     }
     res.writeHead(200, { "Content-Type": "text/plain" });
     res.end("secure hello");
-}
-
-function makeCert(dir) {
-    const key = path.join(dir, "key.pem"), cert = path.join(dir, "cert.pem");
-    execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
-        "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
-        { stdio: "ignore" });
-    return { key, cert };
 }
 
 function buildFlow(p, certFile) {

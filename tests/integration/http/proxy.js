@@ -2,7 +2,8 @@
 /*
  * proxy.js - the http request node through an `http proxy` config node and
  * through the http_proxy / NO_PROXY environment variables. Everything runs
- * here on free 127.0.0.1 ports: two target servers (T1, T2) and two
+ * here on free 127.0.0.1 ports: three target servers (T1, T2 and T3, an
+ * https one with a self-signed certificate made with openssl) and two
  * forwarding proxies that accept CONNECT (as Node-RED's hpagent agents send
  * it, for http:// URLs too): P1 open, P2 answering 407 unless the
  * Proxy-Authorization is Basic pu:pw. Each proxy remembers the ports of the
@@ -25,7 +26,9 @@ const os = require("os");
 const path = require("path");
 const net = require("net");
 const http = require("http");
+const https = require("https");
 const { spawn } = require("child_process");
+const { makeCert } = require("./cert.js");
 
 const ROOT = path.resolve(__dirname, "..", "..", "..");
 const AUTH = "Basic " + Buffer.from("pu:pw").toString("base64");
@@ -64,8 +67,8 @@ function proxy(name, needAuth, tunnels, log) {
     return s;
 }
 
-function target(name, tunnels) {
-    return http.createServer((req, res) => {
+function target(name, tunnels, tls) {
+    return (tls ? https.createServer.bind(null, tls) : http.createServer)((req, res) => {
         res.sendDate = false;
         const t = tunnels[req.socket.remotePort];
         res.writeHead(200, { "Content-Type": "application/json" });
@@ -97,7 +100,9 @@ function buildFlow(p, env) {
     };
     const pnode = (id, url, noproxy, credentials) => nodes.push(Object.assign({ id, type: "http proxy",
         name: "", url, noproxy }, credentials ? { credentials } : {}));
-    const t1 = `http://127.0.0.1:${p.t1}`, t2 = `http://127.0.0.1:${p.t2}`;
+    const t1 = `http://127.0.0.1:${p.t1}`, t2 = `http://127.0.0.1:${p.t2}`, t3 = `https://127.0.0.1:${p.t3}`;
+    nodes.push({ id: "tlsoff", type: "tls-config", name: "", cert: "", key: "", ca: "", certname: "",
+        keyname: "", caname: "", servername: "", verifyservercert: false, alpnprotocol: "" });
     pnode("px1", `http://127.0.0.1:${p.p1}`, []);
     pnode("px1np", `http://127.0.0.1:${p.p1}`, [`127.0.0.1:${p.t1}`]);
     pnode("px1np2", `http://127.0.0.1:${p.p1}`, ["example.com", "127.0.0.1:1"]);
@@ -115,12 +120,14 @@ function buildFlow(p, env) {
         kase(`${t2}/g`, "px2c");          /* 7: P2 with the node's credentials (edgeflow only) */
         kase(`${t1}/h`, "");              /* 8: no proxy node, no environment: direct */
         kase(`${t1}/i`, "missing");       /* 9: a proxy id that names no node: direct */
+        kase(`${t3}/j`, "px1", { tls: "tlsoff" }); /* 10: https through the tunnel */
     } else {
         kase(`${t1}/a`, "");              /* 1: http_proxy: through P1 */
         kase(`${t2}/b`, "");              /* 2: NO_PROXY host:port: direct */
         kase(`${t2}/c`, "px2u");          /* 3: a proxy node wins over the environment */
         kase(`${t1}/d`, "px1np");         /* 4: ... and its noproxy too */
         kase(`127.0.0.1:${p.t1}/e`, "");  /* 5: no scheme in the URL */
+        kase(`${t3}/f`, "", { tls: "tlsoff" }); /* 6: https: http_proxy does not apply */
     }
     return nodes;
 }
@@ -155,12 +162,14 @@ async function main() {
         process.exit(2);
     }
     const tunnels = {}, log = [];
-    const servers = { t1: target("T1", tunnels), t2: target("T2", tunnels),
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ef-proxy-"));
+    const { key, cert } = makeCert(dir);
+    const tls = { key: fs.readFileSync(key), cert: fs.readFileSync(cert) };
+    const servers = { t1: target("T1", tunnels), t2: target("T2", tunnels), t3: target("T3", tunnels, tls),
         p1: proxy("P1", false, tunnels, log), p2: proxy("P2", true, tunnels, log) };
     const p = {};
     for (const k of Object.keys(servers)) p[k] = await listen(servers[k]);
     const names = Object.keys(p).map((k) => [String(p[k]), k.toUpperCase()]);
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ef-proxy-"));
     const base = Object.assign({}, process.env);
     for (const k of Object.keys(base)) if (/_proxy$|^nr_proxy_mode$/i.test(k)) delete base[k];
     const results = {};
