@@ -267,8 +267,7 @@ char *http_proxy__for_url(const struct http_proxy_conf *pc, const char *url)
         port = default_port(scheme);
     }
     char key[96];
-    snprintf(key, sizeof(key), "npm_config_no_proxy");
-    const char *np = env_get(pc, key);
+    const char *np = env_get(pc, "npm_config_no_proxy");
     if (!*np) {
         np = env_get(pc, "no_proxy");
     }
