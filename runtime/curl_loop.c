@@ -86,7 +86,9 @@ static void on_poll(uv_poll_t *p, int status, int events)
     struct curl_loop *cl = s->cl;
     int flags = 0;
     if (status < 0) {
-        flags = CURL_CSELECT_ERR;
+        /* libuv reports POLLERR (a reset connection, say) as UV_EBADF: let curl
+           read and write so it meets the socket's own error (ECONNRESET) */
+        flags = CURL_CSELECT_IN | CURL_CSELECT_OUT;
     } else {
         flags |= (events & UV_READABLE) ? CURL_CSELECT_IN : 0;
         flags |= (events & UV_WRITABLE) ? CURL_CSELECT_OUT : 0;

@@ -28,6 +28,7 @@
 #include "../function/lib/mustache.h"
 #include "curl_loop.h"
 #include "lib/hash_sum.h"
+#include "lib/http_proxy.h"
 #include "lib/tls.h"
 
 #define DEFAULT_TIMEOUT_MS 120000
@@ -44,6 +45,8 @@ struct http_request {
     int auth; /* AUTH_* */
     const struct ef_val *headers;
     struct ef_node *tls;
+    bool proxy_set;        /* the proxy property names a node (the environment is then ignored) */
+    struct ef_node *proxy; /* that node, NULL when it is not an http proxy node */
     struct curl_loop *cl;
     struct hreq *reqs; /* requests in flight */
     size_t nreqs;      /* how many */
@@ -60,6 +63,7 @@ struct hreq {
     CURL *easy;
     struct curl_slist *hdrs;
     char *url;
+    char *proxy; /* proxy URL, NULL for none */
     char *body;
     size_t body_len;
     uint64_t timeout_ms;
@@ -84,8 +88,7 @@ static const struct ef_prop http_request_props[] = {
     {EF_PROP_STR, "tls", "\"\"", false, "tls-config node id", EF_PROP_NOFIELD},
     {EF_PROP_ANY, "persist", "false", false, "keep connections alive (always on here)",
      EF_PROP_NOFIELD},
-    {EF_PROP_STR, "proxy", "\"\"", false, "http proxy config node (not supported)",
-     EF_PROP_NOFIELD},
+    {EF_PROP_STR, "proxy", "\"\"", false, "http proxy config node id", EF_PROP_NOFIELD},
     {EF_PROP_ANY, "insecureHTTPParser", "false", false, "ignored", EF_PROP_NOFIELD},
     {EF_PROP_STR, "authType", "\"basic\"", false, "basic, digest or bearer", EF_PROP_NOFIELD},
     {EF_PROP_BOOL, "senderr", "false", false, "send errors only to catch nodes",
@@ -451,6 +454,7 @@ static void hreq_free(struct hreq *r)
     }
     curl_slist_free_all(r->hdrs);
     free(r->url);
+    free(r->proxy);
     free(r->body);
     free(strbuf__take(&r->resp, NULL));
     ef_val_unref(r->headers);
@@ -463,6 +467,20 @@ static void send_msg(struct ef_node *n, struct ef_msg *msg)
     ef_node_done(n, msg);
     if (ef_node_send(n, 0, msg) != 0) {
         ef_msg_free(msg);
+    }
+}
+
+/* Node.js's error code for an OpenSSL certificate verify result (X509_V_ERR_*). */
+static const char *verify_code(long vr)
+{
+    switch (vr) {
+    case 2: return "UNABLE_TO_GET_ISSUER_CERT";
+    case 9: return "CERT_NOT_YET_VALID";
+    case 10: return "CERT_HAS_EXPIRED";
+    case 18: return "DEPTH_ZERO_SELF_SIGNED_CERT";
+    case 19: return "SELF_SIGNED_CERT_IN_CHAIN";
+    case 20: return "UNABLE_TO_GET_ISSUER_CERT_LOCALLY";
+    default: return "UNABLE_TO_VERIFY_LEAF_SIGNATURE";
     }
 }
 
@@ -480,7 +498,13 @@ static void on_error(struct hreq *r, CURLcode rc)
     curl_easy_getinfo(r->easy, CURLINFO_PRIMARY_IP, &ip);
     curl_easy_getinfo(r->easy, CURLINFO_PRIMARY_PORT, &port);
     bool timeout = rc == CURLE_OPERATION_TIMEDOUT;
-    if (timeout) {
+    long connect_code = 0;
+    curl_easy_getinfo(r->easy, CURLINFO_HTTP_CONNECTCODE, &connect_code);
+    if (connect_code >= 300 && !timeout) {
+        /* the proxy refused the CONNECT tunnel (hpagent's error) */
+        code = "ERR_GOT_REQUEST_ERROR";
+        snprintf(text, sizeof(text), "RequestError: Bad response: %ld", connect_code);
+    } else if (timeout) {
         code = "ETIMEDOUT";
         snprintf(text, sizeof(text), "TimeoutError: Timeout awaiting 'request' for %llums",
                  (unsigned long long)r->timeout_ms);
@@ -514,13 +538,26 @@ static void on_error(struct hreq *r, CURLcode rc)
         snprintf(text, sizeof(text), "RequestError: getaddrinfo ENOTFOUND %s", host ? host : "");
         curl_free(host);
         curl_url_cleanup(u);
+    } else if ((rc == CURLE_RECV_ERROR || rc == CURLE_SEND_ERROR || rc == CURLE_PARTIAL_FILE ||
+                rc == CURLE_GOT_NOTHING) &&
+               (oserr == ECONNRESET || strstr(r->errbuf, "reset by peer"))) {
+        /* the peer reset the connection (before or during the answer) */
+        code = "ECONNRESET";
+        snprintf(text, sizeof(text), "RequestError: read ECONNRESET");
     } else if (rc == CURLE_GOT_NOTHING || rc == CURLE_RECV_ERROR || rc == CURLE_PARTIAL_FILE) {
         code = "ECONNRESET";
         snprintf(text, sizeof(text), "RequestError: socket hang up");
     } else if (rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE) {
-        code = "UNABLE_TO_VERIFY_LEAF_SIGNATURE";
-        snprintf(text, sizeof(text), "RequestError: %s",
-                 r->errbuf[0] ? r->errbuf : curl_easy_strerror(rc));
+        long vr = 0;
+        curl_easy_getinfo(r->easy, CURLINFO_SSL_VERIFYRESULT, &vr);
+        code = verify_code(vr);
+        /* Node.js gives OpenSSL's verify text without curl's prefix */
+        const char *msg = r->errbuf[0] ? r->errbuf : curl_easy_strerror(rc);
+        const char *pre = "SSL certificate problem: ";
+        if (!strncmp(msg, pre, strlen(pre))) {
+            msg += strlen(pre);
+        }
+        snprintf(text, sizeof(text), "RequestError: %s", msg);
     } else if (rc == CURLE_TOO_MANY_REDIRECTS) {
         code = "ERR_TOO_MANY_REDIRECTS";
         snprintf(text, sizeof(text), "MaxRedirectsError: Redirected 21 times. Aborting.");
@@ -689,6 +726,7 @@ static int fail_request(struct ef_node *n, struct ef_msg *msg, struct hreq *r, c
     }
     curl_slist_free_all(r->hdrs);
     free(r->url);
+    free(r->proxy);
     free(r->body);
     ef_val_unref(r->redirects);
     free(r);
@@ -746,12 +784,20 @@ static int cb_input(struct ef_node *n, struct ef_msg *msg)
         free(url);
         url = u;
     }
+    /* the proxy for this URL: from the proxy node, else from the environment */
+    char *proxy = NULL;
+    if (url && !hr->proxy_set) {
+        proxy = http_proxy__for_url(NULL, url);
+    } else if (url && hr->proxy) {
+        proxy = http_proxy__for_url(http_proxy__get(hr->proxy), url);
+    }
     char *fixed = url ? normalise_url(url) : NULL;
     free(url);
     url = fixed;
     struct hreq *r = calloc(1, sizeof(*r));
     if (!url || !r) {
         free(url);
+        free(proxy);
         free(r);
         ef_node_error(n, msg, "out of memory");
         ef_node_done(n, msg);
@@ -760,6 +806,7 @@ static int cb_input(struct ef_node *n, struct ef_msg *msg)
     }
     r->hr = hr;
     r->url = url;
+    r->proxy = proxy;
     r->redirects = ef_val_arr();
     r->timeout_ms = DEFAULT_TIMEOUT_MS;
 
@@ -1022,6 +1069,18 @@ static int cb_input(struct ef_node *n, struct ef_msg *msg)
     } else if (!is_get) {
         curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
     }
+    /* proxy: always a CONNECT tunnel (as Node-RED's hpagent agents do, for http too); ""
+       keeps curl from reading the environment itself */
+    curl_easy_setopt(e, CURLOPT_PROXY, r->proxy ? r->proxy : "");
+    if (r->proxy) {
+        curl_easy_setopt(e, CURLOPT_HTTPPROXYTUNNEL, 1L);
+        curl_easy_setopt(e, CURLOPT_PROXYAUTH, CURLAUTH_BASIC);
+        const struct http_proxy_conf *pc = http_proxy__get(hr->proxy);
+        if (pc && ((pc->user && *pc->user) || (pc->password && *pc->password))) {
+            curl_easy_setopt(e, CURLOPT_PROXYUSERNAME, pc->user ? pc->user : "");
+            curl_easy_setopt(e, CURLOPT_PROXYPASSWORD, pc->password ? pc->password : "");
+        }
+    }
     /* TLS */
     const struct tls_conf *tc = hr->tls ? tls_config__get(hr->tls) : NULL;
     if (tc) {
@@ -1101,6 +1160,14 @@ static int cb_init(struct ef_node *n, const struct ef_val *config)
     const char *tls = ef_val_str_get(ef_val_obj_get(config, "tls"));
     if (tls[0]) {
         hr->tls = ef_node_lookup(n, tls);
+    }
+    const char *proxy = ef_val_str_get(ef_val_obj_get(config, "proxy"));
+    if (proxy[0]) {
+        hr->proxy_set = true;
+        hr->proxy = ef_node_lookup(n, proxy);
+        if (hr->proxy && !http_proxy__get(hr->proxy)) {
+            hr->proxy = NULL;
+        }
     }
     hr->cl = curl_loop__new(ef_loop_uv(ef_node_loop(n)), on_done);
     if (!hr->cl) {

@@ -101,17 +101,21 @@ static void finish(struct fop *op, bool ok)
 
 /*
  * Reports a failure. Node-RED's append stream still sends the message after
- * an error (its write callback or close event fires anyway); overwrite and
- * delete do not.
+ * an error (its write callback or close event fires anyway); so does its
+ * overwrite stream when the write fails after the file was opened (the close
+ * event comes anyway); delete does not. Errors of a write on an open file
+ * name no path, as Node's fs.write errors do (ENOSPC on a full disk).
  */
 static void fail(struct fop *op, const char *what, int err, const char *syscall)
 {
     bool send = false;
     if (op->owner) {
         char text[1200];
-        fu__err_text(text, sizeof(text), err, syscall, op->path);
+        bool write = !strcmp(syscall, "write");
+        fu__err_text(text, sizeof(text), err, syscall, write ? NULL : op->path);
         ef_node_error(op->owner->n, op->msg, "%s: %s", what, text);
-        send = op->owner->mode == MODE_APPEND && strcmp(syscall, "mkdir") != 0;
+        send = (op->owner->mode == MODE_APPEND && strcmp(syscall, "mkdir") != 0) ||
+               (op->owner->mode == MODE_OVERWRITE && write);
     }
     finish(op, send);
 }

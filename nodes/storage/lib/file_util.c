@@ -139,6 +139,10 @@ struct ef_val *fu__decode(const void *data, size_t len, const char *enc)
 /* "Error: CODE: description, syscall 'path'" as Node's fs errors print. */
 void fu__err_text(char *buf, size_t len, int uverr, const char *syscall, const char *path)
 {
+    if (!path) {
+        snprintf(buf, len, "Error: %s: %s, %s", uv_err_name(uverr), uv_strerror(uverr), syscall);
+        return;
+    }
     snprintf(buf, len, "Error: %s: %s, %s '%s'", uv_err_name(uverr), uv_strerror(uverr), syscall,
              path);
 }

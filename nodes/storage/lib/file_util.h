@@ -23,7 +23,8 @@ char *fu__encode(const char *s, size_t len, const char *enc, size_t *outlen);
 struct ef_val *fu__decode(const void *data, size_t len, const char *enc);
 /*
  * Node's err.toString() for a libuv error from `syscall` on `path`, e.g.
- * "Error: ENOENT: no such file or directory, open '/tmp/x'".
+ * "Error: ENOENT: no such file or directory, open '/tmp/x'"; path NULL leaves the
+ * path out (errors of calls on a file descriptor, "..., write").
  */
 void fu__err_text(char *buf, size_t len, int uverr, const char *syscall, const char *path);
 /* The Error object Node reports ({errno, code, syscall, path}) as a value. */
