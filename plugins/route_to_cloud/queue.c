@@ -478,7 +478,9 @@ static bool head_step(struct rtcq *q)
     }
     q->head.off += RTCQ_HEADER + rec.len;
     q->records--;
-    q->bytes -= RTCQ_HEADER + rec.len;
+    /* a damaged log can hold out-of-order copies the scan did not count: never underflow */
+    q->bytes =
+        q->records && q->bytes > RTCQ_HEADER + rec.len ? q->bytes - (RTCQ_HEADER + rec.len) : 0;
     if (rec.seq > q->trimmed_seq) {
         q->trimmed_seq = rec.seq;
     }
@@ -826,10 +828,12 @@ int rtcq_read(struct rtcq *q, struct rtcq_rec *rec)
     if (!q->records) {
         return EF_ENOENT;
     }
-    if (!next_rec(q, &q->rbuf, &q->rd, rec, true)) {
-        return EF_ENOENT;
-    }
-    q->rd.off += RTCQ_HEADER + rec->len;
+    do {
+        if (!next_rec(q, &q->rbuf, &q->rd, rec, true)) {
+            return EF_ENOENT;
+        }
+        q->rd.off += RTCQ_HEADER + rec->len;
+    } while (rec->seq <= q->trimmed_seq); /* a stale copy of a delivered record (damage) */
     return 0;
 }
 

@@ -30,6 +30,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fuzz_tmpdir.h"
 #include "runtime.h"
 #include "server.h"
 
@@ -164,12 +165,11 @@ static void setup_one(struct fuzz_server *f, const char *name, const char *auth)
 
 static void setup(void)
 {
-    struct stat st;
-    snprintf(dir, sizeof(dir), "%s/ef-fuzz-admin-XXXXXX",
-             stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode) ? "/dev/shm" : "/tmp");
-    if (!mkdtemp(dir)) {
-        fail("mkdtemp");
+    const char *d = fuzz_tmpdir("ef-fuzz-admin");
+    if (!d) {
+        fail("cannot create a temporary directory");
     }
+    snprintf(dir, sizeof(dir), "%s", d);
     ef_log_set_level(EF_LOG_FATAL); /* refused requests are expected; keep the output readable */
     setup_one(&open_srv, "open", NULL);
     setup_one(&auth_srv, "auth",

@@ -30,6 +30,7 @@
 #include <edgeflow/err.h>
 
 #include "../../plugins/route_to_cloud/queue.h"
+#include "fuzz_tmpdir.h"
 
 #define SEP "@@@@"
 #define MAX_PARTS 4
@@ -50,7 +51,7 @@ static void clear_dir(void)
     struct dirent *e;
     while (d && (e = readdir(d))) {
         if (e->d_name[0] != '.') {
-            char path[256];
+            char path[4096];
             snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
             unlink(path);
         }
@@ -117,7 +118,7 @@ static void repair_cursor(uint8_t *p, size_t n)
 
 static void write_file(const char *name, const uint8_t *p, size_t n)
 {
-    char path[256];
+    char path[4096];
     snprintf(path, sizeof(path), "%s/%s", dir, name);
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
     check(fd >= 0, "cannot create a file in the temp dir");
@@ -155,11 +156,9 @@ static uint64_t read_all(struct rtcq *q, uint64_t *last, uint32_t *sum)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (!dir[0]) {
-        /* tmpfs when there is one: the queue syncs its files at close */
-        struct stat st;
-        snprintf(dir, sizeof(dir), "%s/ef-fuzz-rtcq-XXXXXX",
-                 stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode) ? "/dev/shm" : "/tmp");
-        check(mkdtemp(dir) != NULL, "mkdtemp");
+        const char *d = fuzz_tmpdir("ef-fuzz-rtcq");
+        check(d != NULL, "cannot create a temporary directory");
+        snprintf(dir, sizeof(dir), "%s", d);
     }
     if (size < 1) {
         return 0;
