@@ -7,7 +7,9 @@
  * comms.c, everything else is read completely (bodies capped at 5 MiB,
  * 413 beyond) and handed to admin.c, which answers with srv_reply*() or a
  * static file. Responses are written from the writeable callback in 16 KiB
- * pieces so a slow reader never blocks the loop.
+ * pieces so a slow reader never blocks the loop. server__handle_request()
+ * feeds the same dispatch a request without a socket (the admin API's fuzz
+ * target, tests/fuzz/fuzz_admin.c), keeping the reply in the srv_conn.
  */
 #include <ctype.h>
 #include <errno.h>

@@ -10,8 +10,9 @@
  * and "auth" with adminAuth (users admin "*" and reader "read", password
  * "secret"). Deploys from the inputs save their files in the userDir.
  * An input that is not a GET or HEAD is followed by a deploy of the base
- * flow again, so each input meets the same flows. Nothing runs the loop, so deployed nodes never
- * receive a message; listening is limited to port 1 and files to the userDir.
+ * flow again, so each input meets the same flows. The loop runs only after
+ * that deploy, so the nodes of a posted flow never receive a message;
+ * listening is limited to port 1 and files to the userDir.
  *
  * Input:
  *   METHOD /path?query [AUTH]     AUTH sends it to the adminAuth server
@@ -129,6 +130,11 @@ static void deploy_base(struct fuzz_server *f)
     }
     done(&c);
     f->dirty = false;
+    /* let the replaced nodes finish closing (only the base flow runs now: an inject without
+     * "once", change, debug and an unwired http request) */
+    for (int i = 0; i < 8; i++) {
+        uv_run(ef_loop_uv(&f->rt.loop), UV_RUN_NOWAIT);
+    }
 }
 
 static void setup_one(struct fuzz_server *f, const char *name, const char *auth)
