@@ -1032,9 +1032,7 @@ static int deploy(struct srv_conn *c, const struct ef_val *posted, enum ef_deplo
                 dtype_name(type), (double)(t1 - t0) / 1e6, (double)(uv_hrtime() - t1) / 1e6);
     if (s->auth) {
         char addr[64];
-        if (!lws_get_peer_simple(c->wsi, addr, sizeof(addr))) {
-            snprintf(addr, sizeof(addr), "?");
-        }
+        srv_peer(c, addr, sizeof(addr));
         ef_log_info("audit: flows.set user=%s type=%s path=%s from %s", auth__user_name(c->user),
                     dtype_name(type), c->path, addr);
     }

@@ -374,9 +374,7 @@ static void attempts_forget_user(struct ef_auth *a, const char *user)
 
 static void peer_of(struct srv_conn *c, char *buf, size_t len)
 {
-    if (!lws_get_peer_simple(c->wsi, buf, len)) {
-        snprintf(buf, len, "?");
-    }
+    srv_peer(c, buf, len);
 }
 
 /* Log-safe copy of a user-supplied name: printable ASCII, at most 64 bytes. */

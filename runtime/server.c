@@ -7,7 +7,9 @@
  * comms.c, everything else is read completely (bodies capped at 5 MiB,
  * 413 beyond) and handed to admin.c, which answers with srv_reply*() or a
  * static file. Responses are written from the writeable callback in 16 KiB
- * pieces so a slow reader never blocks the loop.
+ * pieces so a slow reader never blocks the loop. server__handle_request()
+ * feeds the same dispatch a request without a socket (the admin API's fuzz
+ * target, tests/fuzz/fuzz_admin.c), keeping the reply in the srv_conn.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -71,7 +73,9 @@ void srv_reply(struct srv_conn *c, int status, const char *ctype, char *body, si
     c->resp_len = body ? len : 0;
     c->resp_off = 0;
     c->responding = true;
-    lws_callback_on_writable(c->wsi);
+    if (c->wsi) {
+        lws_callback_on_writable(c->wsi);
+    }
 }
 
 void srv_reply_json(struct srv_conn *c, int status, struct ef_val *v)
@@ -138,6 +142,12 @@ void srv_reply_file(struct srv_conn *c, const char *path)
     struct stat st;
     if (strstr(path, "/../") || stat(path, &st) != 0 || !S_ISREG(st.st_mode)) {
         srv_reply_error(c, 404, "not_found", "Not Found");
+        return;
+    }
+    if (!c->wsi) {
+        size_t len = 0;
+        char *body = srv_read_file(path, &len);
+        srv_reply(c, body ? 200 : 500, mime_of(path), body, len);
         return;
     }
     c->responding = true;
@@ -222,13 +232,71 @@ char *srv_pct_decode(const char *s, size_t len, bool plus, bool strict, size_t *
     return o;
 }
 
+/* The i-th '&'-separated fragment of a socketless request's query into frag; -1 past the last. */
+static int req_query_fragment(const struct srv_conn *c, char *frag, size_t len, int i)
+{
+    const char *q = c->req ? c->req->query : NULL;
+    for (; q && i > 0; i--) {
+        q = strchr(q, '&');
+        q = q ? q + 1 : NULL;
+    }
+    if (!q) {
+        return -1;
+    }
+    size_t n = strcspn(q, "&");
+    if (n >= len) {
+        n = len - 1;
+    }
+    memcpy(frag, q, n);
+    frag[n] = '\0';
+    return (int)n;
+}
+
+/* A header of a socketless request by lower-case name with colon; -1 when absent. */
+static int req_header(const struct srv_conn *c, const char *name, char *buf, size_t len)
+{
+    size_t nl = strlen(name);
+    for (const char *l = c->req ? c->req->headers : NULL; l && *l;) {
+        const char *eol = strchr(l, '\n');
+        size_t ll = eol ? (size_t)(eol - l) : strlen(l);
+        if (ll >= nl && !strncasecmp(l, name, nl)) {
+            const char *v = l + nl, *e = l + ll;
+            while (v < e && (*v == ' ' || *v == '\t')) {
+                v++;
+            }
+            while (e > v && (e[-1] == '\r' || e[-1] == ' ')) {
+                e--;
+            }
+            if ((size_t)(e - v) >= len) {
+                return -1;
+            }
+            memcpy(buf, v, (size_t)(e - v));
+            buf[e - v] = '\0';
+            return (int)(e - v);
+        }
+        l = eol ? eol + 1 : NULL;
+    }
+    return -1;
+}
+
+void srv_peer(struct srv_conn *c, char *buf, size_t len)
+{
+    if (!c->wsi) {
+        snprintf(buf, len, "%s", c->req && c->req->peer ? c->req->peer : "?");
+    } else if (!lws_get_peer_simple(c->wsi, buf, len)) {
+        snprintf(buf, len, "?");
+    }
+}
+
 bool srv_query(struct srv_conn *c, const char *name, char *buf, size_t len)
 {
     char key[64];
     snprintf(key, sizeof(key), "%s=", name);
     for (int i = 0;; i++) {
         char frag[1024];
-        int n = lws_hdr_copy_fragment(c->wsi, frag, sizeof(frag), WSI_TOKEN_HTTP_URI_ARGS, i);
+        int n = c->wsi
+                    ? lws_hdr_copy_fragment(c->wsi, frag, sizeof(frag), WSI_TOKEN_HTTP_URI_ARGS, i)
+                    : req_query_fragment(c, frag, sizeof(frag), i);
         if (n < 0) {
             return false;
         }
@@ -255,6 +323,9 @@ bool srv_header(struct srv_conn *c, const char *name, char *buf, size_t len)
         {"authorization:", WSI_TOKEN_HTTP_AUTHORIZATION},
     };
     buf[0] = '\0';
+    if (!c->wsi) {
+        return req_header(c, name, buf, len) >= 0;
+    }
     for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
         if (!strcmp(name, known[i].name)) {
             if (lws_hdr_total_length(c->wsi, known[i].tok) <= 0) {
@@ -291,7 +362,7 @@ static enum srv_method method_of(struct lws *wsi)
 
 static void dispatch(struct srv_conn *c)
 {
-    if (http_routes__dispatch(c)) {
+    if (c->wsi && http_routes__dispatch(c)) {
         return; /* an http in node's route: answered, or a flow will answer */
     }
     if (c->body_too_big) {
@@ -303,6 +374,15 @@ static void dispatch(struct srv_conn *c)
     if (!c->responding) {
         srv_reply_error(c, 500, "unexpected_error", "no response");
     }
+}
+
+void server__handle_request(struct srv_conn *c)
+{
+    c->wsi = NULL;
+    if (c->body_len > c->srv->body_max) {
+        c->body_too_big = true;
+    }
+    dispatch(c);
 }
 
 /* Starts an HTTP transaction; returns non-zero to close. */

@@ -74,10 +74,21 @@ enum srv_method {
 
 struct comms_client;
 
+/*
+ * A request handed to server__handle_request() without a socket (the admin
+ * API fuzz target): what libwebsockets would otherwise parse.
+ */
+struct srv_req {
+    const char *query;   /* after the '?' of the URI ("a=1&b=2"), or NULL */
+    const char *headers; /* "Name: value" lines separated by '\n', or NULL */
+    const char *peer;    /* the client's address, or NULL */
+};
+
 /* Per-connection state of lws (one struct for HTTP requests and websockets). */
 struct srv_conn {
     struct ef_server *srv;
-    struct lws *wsi;
+    struct lws *wsi;           /* NULL for a request without a socket (req) */
+    const struct srv_req *req; /* with wsi NULL: the query, headers and peer */
     /* request */
     enum srv_method method;
     char path[1024]; /* URI path, without the query */
@@ -158,6 +169,16 @@ char *srv_pct_decode(const char *s, size_t len, bool plus, bool strict, size_t *
 bool srv_query(struct srv_conn *c, const char *name, char *buf, size_t len);
 /* A request header by lower-case name with colon ("accept:"); false when absent. */
 bool srv_header(struct srv_conn *c, const char *name, char *buf, size_t len);
+/* The client's address into buf ("?" when unknown). */
+void srv_peer(struct srv_conn *c, char *buf, size_t len);
+/*
+ * Answers a complete request without a socket: c->srv, method, path, body
+ * and req set by the caller, wsi NULL. http in routes need a socket and are
+ * not dispatched; everything else goes where the lws callbacks send it.
+ * The reply is left in c->status, c->ctype and c->resp (resp_len bytes,
+ * for the caller to free); a file is read into resp.
+ */
+void server__handle_request(struct srv_conn *c);
 /* Reads a whole file into a malloc'ed buffer (NULL when missing). */
 char *srv_read_file(const char *path, size_t *len);
 

@@ -40,6 +40,8 @@
 #define CUR_MAGIC 0x43435452u /* "RTCC" */
 #define CUR_SLOT 32
 #define RD_CHUNK (256u << 10)
+/* seqs and segment ids at or above this are damage: next_seq never wraps */
+#define SEQ_LIMIT ((uint64_t)1 << 63)
 
 struct seg {
     uint64_t id;   /* first seq it may hold (its file name) */
@@ -259,6 +261,9 @@ static int rec_at(struct rtcq *q, struct rdbuf *b, const struct seg *s, uint64_t
         return 0;
     }
     rec->seq = get64(h + 8);
+    if (rec->seq >= SEQ_LIMIT) {
+        return 0;
+    }
     uint64_t bits = get64(h + 16);
     memcpy(&rec->ts_ms, &bits, sizeof(bits));
     rec->data = h + RTCQ_HEADER;
@@ -373,7 +378,8 @@ static void cursor_read(struct rtcq *q)
     for (int i = 0; i < 2; i++) {
         const uint8_t *s = buf + i * CUR_SLOT;
         if (n < (ssize_t)((i + 1) * CUR_SLOT) || get32(s) != CUR_MAGIC ||
-            (uint32_t)crc32(crc32(0L, Z_NULL, 0), s + 8, 16) != get32(s + 24)) {
+            (uint32_t)crc32(crc32(0L, Z_NULL, 0), s + 8, 16) != get32(s + 24) ||
+            get64(s + 16) >= SEQ_LIMIT) {
             continue;
         }
         uint64_t gen = get64(s + 8);
@@ -472,7 +478,9 @@ static bool head_step(struct rtcq *q)
     }
     q->head.off += RTCQ_HEADER + rec.len;
     q->records--;
-    q->bytes -= RTCQ_HEADER + rec.len;
+    /* a damaged log can hold out-of-order copies the scan did not count: never underflow */
+    q->bytes =
+        q->records && q->bytes > RTCQ_HEADER + rec.len ? q->bytes - (RTCQ_HEADER + rec.len) : 0;
     if (rec.seq > q->trimmed_seq) {
         q->trimmed_seq = rec.seq;
     }
@@ -502,6 +510,15 @@ static void head_load(struct rtcq *q)
 /* After the head moved: persist the position and drop finished segments. */
 static int trimmed(struct rtcq *q)
 {
+    if (!q->records) {
+        /* empty: the head moves to where the next append goes, as at open, so
+         * the segments before it (and any damage left in them) are deleted */
+        q->head.seg = q->segs[q->nsegs - 1].id;
+        q->head.off = q->segs[q->nsegs - 1].size;
+        if (pos_before(&q->rd, &q->head)) {
+            q->rd = q->head;
+        }
+    }
     head_load(q);
     seg_trim(q);
     int rc = cursor_write(q);
@@ -537,7 +554,7 @@ static int list_segments(struct rtcq *q)
             continue;
         }
         uint64_t id = strtoull(e->d_name, &end, 10);
-        if (end != e->d_name + 20) {
+        if (end != e->d_name + 20 || id >= SEQ_LIMIT) {
             continue;
         }
         if (n == cap) {
@@ -811,10 +828,12 @@ int rtcq_read(struct rtcq *q, struct rtcq_rec *rec)
     if (!q->records) {
         return EF_ENOENT;
     }
-    if (!next_rec(q, &q->rbuf, &q->rd, rec, true)) {
-        return EF_ENOENT;
-    }
-    q->rd.off += RTCQ_HEADER + rec->len;
+    do {
+        if (!next_rec(q, &q->rbuf, &q->rd, rec, true)) {
+            return EF_ENOENT;
+        }
+        q->rd.off += RTCQ_HEADER + rec->len;
+    } while (rec->seq <= q->trimmed_seq); /* a stale copy of a delivered record (damage) */
     return 0;
 }
 

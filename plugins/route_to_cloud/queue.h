@@ -90,7 +90,9 @@ int rtcq_sync(struct rtcq *q);
 /*
  * Reads the next record after the read position (which starts at the oldest
  * queued record) and moves past it. Corrupt records are skipped and counted
- * (corrupt), as is a record cut short at the end of a segment (truncated).
+ * (corrupt), as is a record cut short at the end of a segment (truncated);
+ * a record whose seq is not above the trimmed seq (a stale copy left in a
+ * damaged log) is skipped. Seqs at or above 2^63 count as damage.
  * Returns 0, or EF_ENOENT when every queued record has been read.
  */
 int rtcq_read(struct rtcq *q, struct rtcq_rec *rec);
