@@ -52,9 +52,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     check_json(qs_parse(body, len), "a urlencoded body");
     check_json(parse_cookies(body), "cookies");
-    check_json(utf8_decode(body, len), "a text body");
+    check_json(js__utf8_decode(body, len), "a text body");
     size_t dl;
-    free(pct_decode(body, len, true, true, &dl));
+    free(srv_pct_decode(body, len, true, true, &dl));
     free(ct);
     free(body);
     return 0;
