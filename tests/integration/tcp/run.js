@@ -8,7 +8,11 @@
  * and compares what the debug nodes showed (per debug node, in order) and
  * what the peers saw with expected/<scenario>.json, which was recorded from
  * Node-RED 4.1.15 (tools/nr-run.js) the same way. Port numbers are written
- * as P0, P1, ... in both.
+ * as P0, P1, ... in both. Debug values are compared per debug node in
+ * order; what a peer receives is ordered within one connection only. An
+ * edgeflow run lasts at least the scenario's runMs (as the recording did)
+ * and goes on while it does not match yet, up to 15 s more, so that a
+ * loaded machine or the ASan build only makes it slower (see MIN_EXTRA_MS).
  *
  *   node run.js EDGEFLOW_BINARY [SCENARIO]   compare edgeflow with the recordings
  *   node run.js --record [SCENARIO]          re-record them from Node-RED
