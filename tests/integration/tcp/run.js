@@ -8,7 +8,11 @@
  * and compares what the debug nodes showed (per debug node, in order) and
  * what the peers saw with expected/<scenario>.json, which was recorded from
  * Node-RED 4.1.15 (tools/nr-run.js) the same way. Port numbers are written
- * as P0, P1, ... in both.
+ * as P0, P1, ... in both. Debug values are compared per debug node in
+ * order; what a peer receives is ordered within one connection only. An
+ * edgeflow run lasts at least the scenario's runMs (as the recording did)
+ * and goes on while it does not match yet, up to 15 s more, so that a
+ * loaded machine or the ASan build only makes it slower (see MIN_EXTRA_MS).
  *
  *   node run.js EDGEFLOW_BINARY [SCENARIO]   compare edgeflow with the recordings
  *   node run.js --record [SCENARIO]          re-record them from Node-RED
@@ -204,7 +208,7 @@ scenarios.server = {
 };
 
 scenarios.timeout = {
-    runMs: 2500,
+    runMs: 3500,
     settings: { socketTimeout: 400 },
     async setup(ctx) {
         const log = ctx.log;
@@ -232,7 +236,8 @@ scenarios.timeout = {
         status("stq", ["rq"], ["dstq"]);
         debug("dstq", STATUS);
         inject("iq", 0.2, [["payload", "q1", "str"]], ["rq"]);
-        inject("iq2", 1.2, [["payload", "q2", "str"]], ["rq"]);
+        /* long after q1's connection timed out, even on a loaded machine */
+        inject("iq2", 2.2, [["payload", "q2", "str"]], ["rq"]);
         ctx.flow = nodes;
     },
     async peers(ctx, log) {
@@ -272,12 +277,16 @@ scenarios.reply = {
     },
     async peers(ctx, log) {
         const P = ctx.ports;
+        let aSent;
+        const aSending = new Promise((r) => (aSent = r));
         await Promise.all([
             client(log, "a", P[0], async (s) => {
-                s.write("one\n");
+                s.write("one\n", aSent);
                 await new Promise((r) => s.on("close", r));
             }),
             client(log, "b", P[0], async (s) => {
+                /* "two" after "one" (they come on different connections) */
+                await aSending;
                 await sleep(300);
                 s.write("two\n");
                 await new Promise((r) => s.on("close", r));
@@ -313,7 +322,8 @@ scenarios.client = {
             await server((s, k) => {
                 let d = "";
                 s.on("data", (x) => (d += x));
-                s.on("close", () => d && h3.conns.push(k + ":" + d));
+                /* connections in the order they were accepted (they may close in any order) */
+                s.on("close", () => d && h3.conns.push(k + ":" + d) && h3.conns.sort());
             }),
         ];
         const S = ctx.servers.map((s) => s.address().port);
@@ -421,16 +431,25 @@ scenarios.watch = {
 };
 
 scenarios.request = {
-    runMs: 3000,
+    runMs: 4000,
     async setup(ctx) {
         const log = ctx.log;
-        const seen = { peer: "echo", got: [] };
-        log.push(seen);
+        /*
+         * What the echo peer received: one string per connection (TCP orders
+         * bytes within a connection only), the connections sorted, as the
+         * tcp request nodes' connections run side by side.
+         */
+        const conns = [];
+        log.push({ peer: "echo", toJSON: () => ({ peer: "echo", got: conns.map((c) => c.got).sort() }) });
         ctx.servers = [
-            await server((s) => s.on("data", (d) => {
-                seen.got.push(d.toString());
-                s.write(Buffer.concat([Buffer.from("echo:"), d]));
-            })),
+            await server((s) => {
+                const c = { got: "" };
+                conns.push(c);
+                s.on("data", (d) => {
+                    c.got += d.toString();
+                    s.write(Buffer.concat([Buffer.from("echo:"), d]));
+                });
+            }),
             await server((s) => s.on("data", () => s.end("bye"))),
             await server((s) => s.on("data", () => s.resetAndDestroy())),
         ];
@@ -449,7 +468,8 @@ scenarios.request = {
         tc(3, 0.2, [["payload", "a\nb\n", "str"]], { out: "char", splitc: "\\n", ret: "string" }, ["payload"]);
         tc(4, 0.25, [["payload", "xyz", "str"]], { out: "count", splitc: "3", ret: "string" }, ["payload"]);
         tc(5, 0.3, [["payload", "l1\nl2\n", "str"]], { out: "sit", ret: "string", newline: "\\n" }, ["payload"]);
-        inject("i5b", 0.6, [["payload", "l3\nl4", "str"]], ["r5"]);
+        /* messages to one connection well apart, so that neither side reads them as one chunk */
+        inject("i5b", 1.0, [["payload", "l3\nl4", "str"]], ["r5"]);
         tc(6, 0.35, [["payload", "fire", "str"]], { out: "immed" }, ["payload"]);
         tc(7, 0.4, [["payload", "via msg", "str"], ["host", "127.0.0.1", "str"], ["port", String(e), "num"]],
             { server: "", port: "", ret: "string" }, ["payload"]);
@@ -464,9 +484,9 @@ scenarios.request = {
         debug("d12x", "error.message");
         /* sit: the connection is reused by the next message, then msg.reset closes it */
         tc(13, 0.8, [["payload", "s1", "str"]], { out: "sit", ret: "string" }, ["payload"]);
-        inject("i13b", 1.1, [["payload", "s2", "str"]], ["r13"]);
-        inject("i13c", 1.4, [["reset", "true", "bool"]], ["r13"]);
-        inject("i13d", 1.7, [["payload", "s3", "str"]], ["r13"]);
+        inject("i13b", 1.5, [["payload", "s2", "str"]], ["r13"]);
+        inject("i13c", 2.2, [["reset", "true", "bool"]], ["r13"]);
+        inject("i13d", 2.9, [["payload", "s3", "str"]], ["r13"]);
         status("st13", ["r13"], ["d13s"]);
         debug("d13s", STATUS);
         tc(14, 0.85, [["payload", "", "str"]], { server: "", port: "" }, ["payload"]);
@@ -479,18 +499,17 @@ scenarios.request = {
 
 /* ---- running ---- */
 
-function collect(cmd, args, killAfter) {
-    return new Promise((resolve) => {
-        const p = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"] });
-        let out = "", err = "";
-        p.stdout.on("data", (d) => (out += d));
-        p.stderr.on("data", (d) => (err += d));
-        const timer = killAfter ? setTimeout(() => p.kill("SIGTERM"), killAfter) : null;
-        p.on("close", (code, sig) => {
-            if (timer) clearTimeout(timer);
-            resolve({ out, err, code, sig });
-        });
-    });
+/*
+ * Runs cmd; the caller ends it with stop() (SIGTERM). done resolves with
+ * the output when the process has exited; out() is the stdout so far.
+ */
+function spawnRun(cmd, args) {
+    const p = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "", err = "";
+    p.stdout.on("data", (d) => (out += d));
+    p.stderr.on("data", (d) => (err += d));
+    const done = new Promise((resolve) => p.on("close", (code, sig) => resolve({ out, err, code, sig })));
+    return { done, out: () => out, stop: () => p.exitCode === null && p.signalCode === null && p.kill("SIGTERM") };
 }
 
 function placeholders(text, ports, subst) {
@@ -505,7 +524,50 @@ function byId(lines) {
     return m;
 }
 
-async function runScenario(name, record, bin) {
+/* The debug lines (complete ones) and the peers' log of a run so far, with placeholders. */
+function snapshot(ctx, out) {
+    const lines = out.split("\n").slice(0, -1).filter((l) => l.trim())
+        .map((l) => JSON.parse(placeholders(l, ctx.ports, ctx.subst)));
+    const log = ctx.log.slice().sort((a, b) => String(a.peer).localeCompare(String(b.peer)));
+    const peers = JSON.parse(placeholders(JSON.stringify(log), ctx.ports, ctx.subst));
+    return { lines, peers };
+}
+
+/*
+ * The differences between a recording and a run, one text each: per debug
+ * node its values in order (as a multiset for unordered scenarios), and the
+ * peers' log as a whole.
+ */
+function differences(name, want, got) {
+    const diffs = [];
+    const w = byId(want.debug), g = byId(got.lines);
+    if (scenarios[name].unordered) {
+        /* events of one step may come in either order */
+        for (const m of [w, g]) for (const k of Object.keys(m)) m[k].sort();
+    }
+    for (const id of new Set([...Object.keys(w), ...Object.keys(g)])) {
+        const a = w[id] || [], b = g[id] || [];
+        if (JSON.stringify(a) !== JSON.stringify(b)) {
+            diffs.push(`${name}: debug ${id}:\n  expected ${a.join("\n           ")}\n  got      ${b.join("\n           ")}`);
+        }
+    }
+    if (JSON.stringify(want.peers) !== JSON.stringify(got.peers)) {
+        diffs.push(`${name}: peers:\n  expected ${JSON.stringify(want.peers)}\n  got      ${JSON.stringify(got.peers)}`);
+    }
+    return diffs;
+}
+
+/*
+ * How long an edgeflow run lasts: at least runMs + MIN_EXTRA_MS (the window
+ * the recording had, so late extra messages are still seen); past that it
+ * goes on while the run does not yet match the recording (a loaded machine,
+ * an ASan build), and ends SETTLE_MS after it matches (to see messages that
+ * would come after the last expected one), or at runMs + MAX_EXTRA_MS
+ * without a match (then the differences are reported).
+ */
+const MIN_EXTRA_MS = 300, SETTLE_MS = 700, MAX_EXTRA_MS = 15000;
+
+async function runScenario(name, record, bin, want) {
     const sc = scenarios[name];
     const ctx = { log: [] };
     await sc.setup(ctx);
@@ -513,7 +575,7 @@ async function runScenario(name, record, bin) {
     const flowFile = path.join(dir, "flow.json");
     fs.writeFileSync(flowFile, JSON.stringify(ctx.flow, null, 1));
     const settings = sc.settings || {};
-    let cmd, args, killAfter;
+    let cmd, args;
     if (record) {
         cmd = process.execPath;
         args = [path.join(ROOT, "tools", "nr-run.js"), flowFile, "--run-ms", String(sc.runMs)];
@@ -523,21 +585,39 @@ async function runScenario(name, record, bin) {
         fs.writeFileSync(sfile, JSON.stringify(settings));
         cmd = bin;
         args = ["run", flowFile, "--debug-stdout", "--port", "0", "--user-dir", dir, "--settings", sfile];
-        killAfter = sc.runMs + 300;
     }
-    const running = collect(cmd, args, killAfter);
-    await sc.peers(ctx, ctx.log).catch((e) => ctx.log.push({ peerError: String(e) }));
-    const res = await running;
+    const t0 = Date.now();
+    const run = spawnRun(cmd, args);
+    let exited = false;
+    run.done.then(() => (exited = true));
+    let peersDone = false;
+    const peers = sc.peers(ctx, ctx.log).catch((e) => ctx.log.push({ peerError: String(e) }))
+        .then(() => (peersDone = true));
+    if (!record) {
+        /* nr-run.js ends by itself after runMs; edgeflow is stopped here */
+        let matchedAt = 0;
+        for (;;) {
+            await sleep(50);
+            const now = Date.now() - t0;
+            if (exited || now >= sc.runMs + MAX_EXTRA_MS) break;
+            const matches = peersDone && differences(name, want, snapshot(ctx, run.out())).length === 0;
+            if (!matches) matchedAt = 0;
+            else if (!matchedAt) matchedAt = now;
+            if (matchedAt && now >= sc.runMs + MIN_EXTRA_MS && now >= matchedAt + SETTLE_MS) break;
+        }
+        run.stop();
+    }
+    const res = await run.done;
+    /* a peer still waiting for the flow (a regression) gives up once the flow is gone */
+    await Promise.race([peers, sleep(1000)]);
     for (const s of ctx.servers || []) {
         s.close();
     }
     fs.rmSync(dir, { recursive: true, force: true });
-    const lines = res.out.split("\n").filter((l) => l.trim())
-        .map((l) => JSON.parse(placeholders(l, ctx.ports, ctx.subst)));
-    ctx.log.sort((a, b) => String(a.peer).localeCompare(String(b.peer)));
-    const peers = JSON.parse(placeholders(JSON.stringify(ctx.log), ctx.ports, ctx.subst));
+    const got = snapshot(ctx, res.out.endsWith("\n") || !res.out ? res.out : res.out + "\n");
     if (sc.cleanup) sc.cleanup(ctx);
-    return { lines, peers, err: res.err, code: res.code, sig: res.sig };
+    return { lines: got.lines, peers: got.peers, err: res.err, code: res.code, sig: res.sig,
+        ms: Date.now() - t0 };
 }
 
 async function main() {
@@ -552,7 +632,8 @@ async function main() {
     let fails = 0;
     for (const name of names) {
         const fixture = path.join(__dirname, "expected", name + ".json");
-        const res = await runScenario(name, record, bin);
+        const want = record ? null : JSON.parse(fs.readFileSync(fixture));
+        const res = await runScenario(name, record, bin, want);
         if (record) {
             fs.mkdirSync(path.dirname(fixture), { recursive: true });
             fs.writeFileSync(fixture, JSON.stringify({ debug: res.lines, peers: res.peers }, null, 1) + "\n");
@@ -560,31 +641,16 @@ async function main() {
             console.log(`${name}: recorded ${res.lines.length} lines`);
             continue;
         }
-        const want = JSON.parse(fs.readFileSync(fixture));
-        let f = 0;
-        const w = byId(want.debug), g = byId(res.lines);
-        if (scenarios[name].unordered) {
-            /* events of one step may come in either order */
-            for (const m of [w, g]) for (const k of Object.keys(m)) m[k].sort();
-        }
-        for (const id of new Set([...Object.keys(w), ...Object.keys(g)])) {
-            const a = w[id] || [], b = g[id] || [];
-            if (JSON.stringify(a) !== JSON.stringify(b)) {
-                f++;
-                console.error(`${name}: debug ${id}:\n  expected ${a.join("\n           ")}\n  got      ${b.join("\n           ")}`);
-            }
-        }
-        if (JSON.stringify(want.peers) !== JSON.stringify(res.peers)) {
-            f++;
-            console.error(`${name}: peers:\n  expected ${JSON.stringify(want.peers)}\n  got      ${JSON.stringify(res.peers)}`);
-        }
+        const diffs = differences(name, want, res);
+        for (const d of diffs) console.error(d);
+        let f = diffs.length;
         if (/ERROR: AddressSanitizer|runtime error:|LeakSanitizer/.test(res.err)) {
             f++;
         }
         if (f) {
-            console.error(`${name}: edgeflow stderr:\n` + res.err);
+            console.error(`${name}: edgeflow stderr (run of ${res.ms} ms):\n` + res.err);
         } else {
-            console.log(`${name}: ok, ${res.lines.length} debug lines and the peers match`);
+            console.log(`${name}: ok, ${res.lines.length} debug lines and the peers match (run of ${res.ms} ms)`);
         }
         fails += f;
     }
