@@ -4,7 +4,8 @@
  * the route registry (Express's path syntax: /a/:id, /a/:id?, *), the
  * settings httpNodeRoot, httpNodeAuth (basic auth, bcrypt), httpNodeCors
  * (the cors package's headers), httpNodeTimeout (503 for requests no flow
- * answers) and apiMaxLength, Express's request parsing (query and
+ * answers), httpNodeMaxPending (503 at once past that many waiting) and
+ * apiMaxLength, Express's request parsing (query and
  * urlencoded bodies as qs, cookies as cookie-parser, JSON as body-parser,
  * text/raw as Node-RED's rawBodyParser, multipart as multer's memory
  * storage) and, for the http response node, Express's res.send: content
@@ -27,6 +28,7 @@
 #include "strbuf.h"
 
 #define DEFAULT_TIMEOUT_MS 120000
+#define DEFAULT_MAX_PENDING 10000 /* httpNodeMaxPending: requests waiting for an answer */
 #define DEFAULT_BODY_MAX (5u << 20)
 #define MAX_SEGS 32
 #define QS_DEPTH 5
@@ -50,6 +52,8 @@ struct http_routes {
     struct ef_runtime *rt;
     struct route *head;
     struct http_req *pending; /* requests handed to flows, not yet freed */
+    size_t npending;          /* ... and how many: at most httpNodeMaxPending */
+    uint64_t refused_busy;    /* answered 503 because npending was at the limit */
     /* httpNodeAuth: SHA-256 of the last password that passed (Node-RED caches it too) */
     unsigned char good[32];
     bool has_good;
@@ -928,6 +932,7 @@ static void req_unref(struct http_req *q)
         return;
     }
     if (q->routes) {
+        q->routes->npending--;
         *q->pprev = q->next;
         if (q->next) {
             q->next->pprev = q->pprev;
@@ -2000,6 +2005,23 @@ bool http_routes__dispatch(struct srv_conn *c)
         body = NULL;
         ef_val_obj_set_take(req, "body", ef_val_obj());
     }
+    /* requests waiting for a flow's answer are bounded: past the limit, 503 at once */
+    const struct ef_val *mp = setting(rt, "httpNodeMaxPending");
+    double max_pending = mp && ef_val_type(mp) == EF_NUM ? ef_val_num_get(mp) : DEFAULT_MAX_PENDING;
+    if (max_pending > 0 && (double)r->npending >= max_pending) {
+        if (r->refused_busy++ % 1000 == 0) {
+            ef_node_warn(node,
+                         "%zu requests are waiting for an http response (httpNodeMaxPending): "
+                         "answered 503 (%llu so far)",
+                         r->npending, (unsigned long long)r->refused_busy);
+        }
+        ef_val_unref(req);
+        ef_val_unref(query);
+        ef_val_unref(body);
+        c->close_after = true;
+        send_status(q, 503);
+        return true;
+    }
     struct ef_msg *msg = ef_msg_new();
     struct ef_val *res = ef_val_handle(q, &http_routes__res_type);
     if (!msg || !res) {
@@ -2014,6 +2036,7 @@ bool http_routes__dispatch(struct srv_conn *c)
     q->refs++; /* the handle's */
     q->node = node;
     q->routes = r;
+    r->npending++;
     q->next = r->pending;
     q->pprev = &r->pending;
     if (r->pending) {

@@ -31,6 +31,7 @@ const BADAUTH = "Basic " + Buffer.from("admin:wrong").toString("base64");
 
 const GROUPS = {
     plain: { apiMaxLength: "64kb", httpNodeTimeout: 1500, httpNodeHeaders: ["x-tenant"] },
+    busy: { httpNodeTimeout: 1500, httpNodeMaxPending: 5 },
     secured: {
         httpNodeRoot: "/api",
         httpNodeAuth: { user: "admin", pass: PASS_HASH },
@@ -273,6 +274,28 @@ function check(cond, what, detail) {
     }
 }
 
+/* httpNodeMaxPending: past that many requests waiting for an answer, 503 at once. */
+async function maxPending(bin) {
+    const srv = await startEdgeflow(bin, "busy");
+    try {
+        const t0 = Date.now();
+        const rs = await Promise.all(Array.from({ length: 8 }, () =>
+            rawRequest(srv.port, "GET", "/never", {}).then((r) => ({ status: r.status, ms: Date.now() - t0 }))
+                .catch((e) => ({ status: -1, err: String(e) }))));
+        const fast = rs.filter((r) => r.status === 503 && r.ms < 1000).length;
+        const late = rs.filter((r) => r.status === 503 && r.ms >= 1400).length;
+        check(fast === 3 && late === 5, "httpNodeMaxPending 5: 3 of 8 refused at once, 5 answered at the timeout", rs);
+        check(/requests are waiting for an http response \(httpNodeMaxPending\)/.test(srv.log()),
+            "httpNodeMaxPending: warned", srv.log().slice(-400));
+        const r = await rawRequest(srv.port, "GET", "/hello", {});
+        check(r.status === 200, "serving again once the waiting requests are answered", r.status);
+    } finally {
+        const code = await stop(srv);
+        check(code === 0, "edgeflow exits cleanly (max pending)", code);
+        fs.rmSync(srv.dir, { recursive: true, force: true });
+    }
+}
+
 async function edgeflowOnly(bin) {
     const srv = await startEdgeflow(bin, "plain");
     const port = srv.port;
@@ -419,6 +442,7 @@ async function main() {
         check(JSON.stringify(a) === JSON.stringify(b), "as Node-RED: " + name, { edgeflow: a, nodered: b });
     }
     await edgeflowOnly(bin);
+    await maxPending(bin);
     console.log(failures ? failures + " failed" : "all passed");
     process.exit(failures ? 1 : 0);
 }
