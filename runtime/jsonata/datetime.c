@@ -94,8 +94,8 @@ static int analyse_integer(struct jsonata__ctx *c, const char *pic, size_t pn, s
     uint32_t cps[64];
     int ncp = 0;
     size_t i = 0;
-    while (i < prim_len && ncp < 64) {
-        cps[ncp++] = jsonata__utf8_next(prim, prim_len, &i);
+    while (i < prim_len && ncp < 64) { /* from pic: prim holds at most 63 bytes of it */
+        cps[ncp++] = jsonata__utf8_next(pic, prim_len, &i);
     }
     bool have_zero = false;
     int seppos = 0;
