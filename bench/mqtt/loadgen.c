@@ -24,6 +24,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
+
 struct gen {
     MQTTAsync pub, sub;
     const char *in, *out;
@@ -34,19 +36,6 @@ struct gen {
     long lat_cap;
     int relay;
 };
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static void sleep_ns(uint64_t ns)
-{
-    struct timespec ts = {(time_t)(ns / 1000000000ull), (long)(ns % 1000000000ull)};
-    nanosleep(&ts, NULL);
-}
 
 /* Receives on the subscriber: records latency (or forwards in relay mode). */
 static int on_msg(void *ctx, char *topic, int tl, MQTTAsync_message *m)

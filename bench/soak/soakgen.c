@@ -21,6 +21,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../mqtt/clock.h"
+
 struct soak {
     MQTTAsync pub, sub;
     const char *in, *out;
@@ -32,19 +34,6 @@ struct soak {
     long *resend;
     size_t nresend, capresend;
 };
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static void sleep_ns(uint64_t ns)
-{
-    struct timespec ts = {(time_t)(ns / 1000000000ull), (long)(ns % 1000000000ull)};
-    nanosleep(&ts, NULL);
-}
 
 static int on_msg(void *ctx, char *topic, int tl, MQTTAsync_message *m)
 {
