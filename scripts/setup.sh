@@ -8,7 +8,8 @@ DEB_PKGS=(pkg-config cmake build-essential clang
           libuv1-dev libcjson-dev libcunit1-dev libpcre2-dev
           liblua5.4-dev libwebsockets-dev libpaho-mqtt-dev mosquitto mosquitto-clients openssl libcurl4-openssl-dev
           libyaml-dev libxml2-dev valgrind clang-format python3 python3-onnx python3-numpy
-          libssl-dev libcrypt-dev zlib1g-dev wrk chromium fonts-liberation)
+          libssl-dev libcrypt-dev zlib1g-dev wrk chromium fonts-liberation
+          libsodium-dev libsqlite3-dev libpq-dev postgresql)
 
 missing=()
 for p in "${DEB_PKGS[@]}"; do
