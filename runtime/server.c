@@ -727,6 +727,7 @@ struct ef_server *server__start(struct ef_runtime *rt, const struct ef_server_op
     s->nodes_dir = dup_or(o->nodes_dir, path);
     default_defs_dir(modules, defs, sizeof(defs));
     s->defs_dir = dup_or(o->defs_dir, defs);
+    s->plugins_dir = o->plugins_dir ? strdup(o->plugins_dir) : NULL;
     s->flows_path = strdup(o->flows_path ? o->flows_path : "flows.json");
     cred_path_of(s->flows_path, path, sizeof(path));
     s->cred_path = strdup(path);
@@ -734,7 +735,7 @@ struct ef_server *server__start(struct ef_runtime *rt, const struct ef_server_op
     s->retained = ef_val_obj();
     s->started = true;
     if (!s->editor_dir || !s->nodes_dir || !s->defs_dir || !s->flows_path || !s->cred_path ||
-        !s->user_settings || !s->retained) {
+        !s->user_settings || !s->retained || (o->plugins_dir && !s->plugins_dir)) {
         snprintf(err, errlen, "out of memory");
         server__stop(s);
         return NULL;
@@ -837,6 +838,7 @@ void server__stop(struct ef_server *s)
     free(s->editor_dir);
     free(s->nodes_dir);
     free(s->defs_dir);
+    free(s->plugins_dir);
     free(s->flows_path);
     free(s->cred_path);
     free(s);

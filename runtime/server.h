@@ -24,6 +24,8 @@ struct ef_server_opts {
     const char *editor_dir; /* @node-red/editor-client; NULL = built-in default */
     const char *nodes_dir;  /* @node-red/nodes; NULL = built-in default */
     const char *defs_dir;   /* edgeflow's own node definitions (editor/nodes); NULL = default */
+    /* editor plugins: every *.html in it is served at GET /plugins; NULL = none (`edgeflow run`) */
+    const char *plugins_dir;
 };
 
 /*
@@ -124,6 +126,7 @@ struct ef_server {
     size_t body_max; /* apiMaxLength: largest request body read */
     char *flows_path, *cred_path;
     char *editor_dir, *nodes_dir, *defs_dir;
+    char *plugins_dir; /* NULL: GET /plugins lists none */
     /* deployed configuration, as the editor sees it (credentials stripped) */
     struct ef_val *flows; /* array */
     char rev[65];
