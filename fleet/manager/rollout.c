@@ -120,7 +120,7 @@ int ro_init(struct ro_rollout *r, const char *const *ids, const char *const *fro
         snprintf(d->id, sizeof(d->id), "%s", ids[i]);
         snprintf(d->from, sizeof(d->from), "%s", from && from[i] ? from[i] : "");
         d->online = online ? online[i] : false;
-        d->status = RO_WAITING;
+        d->status = RO_DEV_WAITING;
     }
     qsort(r->dev, n, sizeof(*r->dev), cmp_dev);
     for (size_t i = 1; i < n; i++) {
@@ -168,7 +168,7 @@ static void start_wave(struct ro_rollout *r, int w, int64_t now)
     r->wave = w;
     for (size_t i = 0; i < r->ndev; i++) {
         struct ro_device *d = &r->dev[i];
-        if (d->wave != w || d->status != RO_WAITING) {
+        if (d->wave != w || d->status != RO_DEV_WAITING) {
             continue;
         }
         int64_t seq = r->ops->send(r->ud, r, d, r->snapshot, false);
@@ -176,11 +176,11 @@ static void start_wave(struct ro_rollout *r, int w, int64_t now)
         d->reason[0] = '\0';
         if (seq < 0) {
             /* not sent: it stays pending and is counted when it reports */
-            d->status = RO_PENDING;
+            d->status = RO_DEV_PENDING;
             snprintf(d->reason, sizeof(d->reason), "desired state not published");
         } else {
             d->seq = seq;
-            d->status = d->online ? RO_UPDATING : RO_PENDING;
+            d->status = d->online ? RO_DEV_UPDATING : RO_DEV_PENDING;
         }
         changed(r, d);
     }
@@ -191,14 +191,14 @@ static void do_rollback(struct ro_rollout *r, const char *reason)
 {
     for (size_t i = 0; i < r->ndev; i++) {
         struct ro_device *d = &r->dev[i];
-        if (d->status == RO_WAITING || d->status == RO_ROLLEDBACK || d->seq == 0) {
+        if (d->status == RO_DEV_WAITING || d->status == RO_DEV_ROLLEDBACK || d->seq == 0) {
             continue;
         }
         int64_t seq = r->ops->send(r->ud, r, d, d->from, true);
         if (seq > 0) {
             d->seq = seq;
         }
-        d->status = RO_ROLLEDBACK;
+        d->status = RO_DEV_ROLLEDBACK;
         changed(r, d);
     }
     r->state = RO_ROLLEDBACK;
@@ -212,7 +212,7 @@ static void advance(struct ro_rollout *r, int64_t now)
     while (r->state == RO_RUNNING) {
         if (r->wave >= 0) {
             for (size_t i = 0; i < r->ndev && r->dev[i].wave <= r->wave; i++) {
-                if (r->dev[i].status == RO_UPDATING || r->dev[i].status == RO_WAITING) {
+                if (r->dev[i].status == RO_DEV_UPDATING || r->dev[i].status == RO_DEV_WAITING) {
                     return;
                 }
             }
@@ -228,7 +228,7 @@ static void advance(struct ro_rollout *r, int64_t now)
 
 static void device_failed(struct ro_rollout *r, struct ro_device *d)
 {
-    d->status = RO_FAILED;
+    d->status = RO_DEV_FAILED;
     changed(r, d);
     if (r->state != RO_RUNNING && r->state != RO_PAUSED) {
         return; /* a late device of a completed rollout: recorded only */
@@ -267,7 +267,7 @@ void ro_restore(struct ro_rollout *r, const struct ro_ops *ops, void *ud, int64_
     r->ud = ud;
     qsort(r->dev, r->ndev, sizeof(*r->dev), cmp_dev);
     for (size_t i = 0; i < r->ndev; i++) {
-        if (r->dev[i].status == RO_UPDATING) {
+        if (r->dev[i].status == RO_DEV_UPDATING) {
             r->dev[i].since = now;
         }
     }
@@ -284,7 +284,7 @@ void ro_on_report(struct ro_rollout *r, const struct ro_report *rep, int64_t now
     if (r->state == RO_ROLLEDBACK || r->state == RO_CANCELLED) {
         return;
     }
-    if (d->status != RO_PENDING && d->status != RO_UPDATING) {
+    if (d->status != RO_DEV_PENDING && d->status != RO_DEV_UPDATING) {
         if (was_online != d->online) {
             changed(r, d);
         }
@@ -292,7 +292,7 @@ void ro_on_report(struct ro_rollout *r, const struct ro_report *rep, int64_t now
     }
     if (rep->online && eq(rep->snapshot, r->snapshot) && eq(rep->health, "healthy") &&
         rep->result_seq >= d->seq && eq(rep->result_snapshot, r->snapshot)) {
-        d->status = RO_HEALTHY;
+        d->status = RO_DEV_HEALTHY;
         d->reason[0] = '\0';
         changed(r, d);
     } else if (rep->result_seq == d->seq && eq(rep->result_snapshot, r->snapshot) &&
@@ -300,13 +300,13 @@ void ro_on_report(struct ro_rollout *r, const struct ro_report *rep, int64_t now
         snprintf(d->reason, sizeof(d->reason), "%s%s%s", rep->result_status,
                  rep->result_reason ? ": " : "", rep->result_reason ? rep->result_reason : "");
         device_failed(r, d);
-    } else if (d->status == RO_PENDING && rep->online) {
-        d->status = RO_UPDATING; /* back online: its wait starts now */
+    } else if (d->status == RO_DEV_PENDING && rep->online) {
+        d->status = RO_DEV_UPDATING; /* back online: its wait starts now */
         d->since = now;
         d->reason[0] = '\0';
         changed(r, d);
-    } else if (d->status == RO_UPDATING && !rep->online) {
-        d->status = RO_PENDING; /* went away while updating: it does not hold the wave */
+    } else if (d->status == RO_DEV_UPDATING && !rep->online) {
+        d->status = RO_DEV_PENDING; /* went away while updating: it does not hold the wave */
         changed(r, d);
     } else if (was_online != d->online) {
         changed(r, d);
@@ -322,7 +322,7 @@ void ro_tick(struct ro_rollout *r, int64_t now)
     int64_t limit = (int64_t)r->wave_timeout * 1000;
     for (size_t i = 0; i < r->ndev; i++) {
         struct ro_device *d = &r->dev[i];
-        if (d->status == RO_UPDATING && d->online && now - d->since >= limit) {
+        if (d->status == RO_DEV_UPDATING && d->online && now - d->since >= limit) {
             snprintf(d->reason, sizeof(d->reason), "not healthy within %d s", r->wave_timeout);
             device_failed(r, d);
             if (r->state == RO_ROLLEDBACK) {
@@ -354,7 +354,7 @@ int ro_resume(struct ro_rollout *r, int64_t now, char *err, size_t errlen)
     r->state = RO_RUNNING;
     r->reason[0] = '\0';
     for (size_t i = 0; i < r->ndev; i++) {
-        if (r->dev[i].status == RO_UPDATING) {
+        if (r->dev[i].status == RO_DEV_UPDATING) {
             r->dev[i].since = now;
         }
     }
@@ -395,7 +395,7 @@ bool ro_active(const struct ro_rollout *r)
         return false;
     }
     for (size_t i = 0; i < r->ndev; i++) {
-        if (r->dev[i].status == RO_PENDING || r->dev[i].status == RO_UPDATING) {
+        if (r->dev[i].status == RO_DEV_PENDING || r->dev[i].status == RO_DEV_UPDATING) {
             return true;
         }
     }

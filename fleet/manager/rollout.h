@@ -16,29 +16,29 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define RO_ID_MAX 72     /* ids: device ids (64), snapshot sha256 (64), rollout ids */
+#define RO_ID_MAX 72 /* ids: device ids (64), snapshot sha256 (64), rollout ids */
 #define RO_REASON_MAX 160
 #define RO_WAVES_MAX 32
 
 enum ro_state { RO_RUNNING, RO_PAUSED, RO_COMPLETED, RO_ROLLEDBACK, RO_CANCELLED };
 
 enum ro_dev_status {
-    RO_WAITING,   /* its wave has not started */
-    RO_PENDING,   /* desired sent while it was offline: updates when it returns */
-    RO_UPDATING,  /* desired sent, online, no outcome yet */
-    RO_HEALTHY,   /* runs the snapshot healthy for the desired seq */
-    RO_FAILED,    /* rejected, failed or timed out */
-    RO_ROLLEDBACK /* sent back to the snapshot it ran before */
+    RO_DEV_WAITING,   /* its wave has not started */
+    RO_DEV_PENDING,   /* desired sent while it was offline: updates when it returns */
+    RO_DEV_UPDATING,  /* desired sent, online, no outcome yet */
+    RO_DEV_HEALTHY,   /* runs the snapshot healthy for the desired seq */
+    RO_DEV_FAILED,    /* rejected, failed or timed out */
+    RO_DEV_ROLLEDBACK /* sent back to the snapshot it ran before */
 };
 
 struct ro_device {
     char id[RO_ID_MAX];
-    int wave;                  /* 0-based wave index */
+    int wave; /* 0-based wave index */
     enum ro_dev_status status;
-    char from[RO_ID_MAX];      /* snapshot it ran before ("" = none) */
+    char from[RO_ID_MAX]; /* snapshot it ran before ("" = none) */
     char reason[RO_REASON_MAX];
-    int64_t seq;               /* seq of the desired document sent for this rollout (0 = none) */
-    int64_t since;             /* ms: when its current wait started (timeout base) */
+    int64_t seq;   /* seq of the desired document sent for this rollout (0 = none) */
+    int64_t since; /* ms: when its current wait started (timeout base) */
     bool online;
 };
 
@@ -67,12 +67,12 @@ struct ro_rollout {
     int health_seconds;
     int max_errors;
     int failure_budget;
-    int wave_timeout;       /* seconds */
+    int wave_timeout; /* seconds */
     bool auto_rollback;
     /* plan: wave i covers devices [wave_end[i-1], wave_end[i]) */
     int nwaves;
     size_t wave_end[RO_WAVES_MAX];
-    int wave;                /* current wave (index of the last wave started), -1 before */
+    int wave; /* current wave (index of the last wave started), -1 before */
     int failures;
     char reason[RO_REASON_MAX]; /* why it paused or rolled back ("" otherwise) */
     /* devices, sorted by id */
@@ -86,9 +86,9 @@ struct ro_rollout {
 struct ro_report {
     const char *device;
     bool online;
-    const char *snapshot;      /* running */
-    const char *health;        /* "starting", "healthy", "unhealthy", "none" */
-    int64_t result_seq;        /* result.seq, 0 when absent */
+    const char *snapshot; /* running */
+    const char *health;   /* "starting", "healthy", "unhealthy", "none" */
+    int64_t result_seq;   /* result.seq, 0 when absent */
     const char *result_snapshot;
     const char *result_status; /* "fetching", "applying", "applied", "rejected", "failed" */
     const char *result_reason;
@@ -132,7 +132,8 @@ int ro_pause(struct ro_rollout *r, char *err, size_t errlen);
 int ro_resume(struct ro_rollout *r, int64_t now, char *err, size_t errlen);
 int ro_cancel(struct ro_rollout *r, char *err, size_t errlen);
 int ro_rollback(struct ro_rollout *r, const char *reason, char *err, size_t errlen);
-/* True while the rollout still needs reports: running, paused, or completed with pending devices. */
+/* True while the rollout still needs reports: running, paused, or completed with pending devices.
+ */
 bool ro_active(const struct ro_rollout *r);
 /* The device with that id, or NULL. */
 struct ro_device *ro_find(struct ro_rollout *r, const char *id);

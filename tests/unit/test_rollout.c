@@ -68,7 +68,7 @@ static void setup(struct ro_rollout *r, struct fake *f, size_t n, const bool *on
     char names[64][16];
     for (size_t i = 0; i < n; i++) {
         /* given in reverse order: the rollout sorts them */
-        snprintf(names[i], sizeof(names[i]), "dev-%02zu", n - i);
+        snprintf(names[i], sizeof(names[i]), "dev-%02u", (unsigned)((n - i) % 100));
         ids[i] = names[i];
         from[i] = "OLD";
     }
@@ -77,9 +77,8 @@ static void setup(struct ro_rollout *r, struct fake *f, size_t n, const bool *on
         on[i] = online ? online[n - 1 - i] : true;
     }
     char err[128];
-    CU_ASSERT_EQUAL_FATAL(ro_init(r, ids, from, on, n, targets, ntargets, &fake_ops, f, err,
-                                  sizeof(err)),
-                          0);
+    CU_ASSERT_EQUAL_FATAL(
+        ro_init(r, ids, from, on, n, targets, ntargets, &fake_ops, f, err, sizeof(err)), 0);
 }
 
 /* The device reports the snapshot running healthy for the seq it was sent. */
@@ -172,8 +171,8 @@ static void test_waves(void)
     /* canary only */
     CU_ASSERT_EQUAL(f.nsent, 1);
     CU_ASSERT_STRING_EQUAL(f.sent[0].device, "dev-01");
-    CU_ASSERT_EQUAL(r.dev[0].status, RO_UPDATING);
-    CU_ASSERT_EQUAL(r.dev[1].status, RO_WAITING);
+    CU_ASSERT_EQUAL(r.dev[0].status, RO_DEV_UPDATING);
+    CU_ASSERT_EQUAL(r.dev[1].status, RO_DEV_WAITING);
     /* a report for another seq (an older desired) is not success */
     struct ro_report old = {.device = "dev-01",
                             .online = true,
@@ -181,9 +180,9 @@ static void test_waves(void)
                             .health = "healthy",
                             .result_seq = 0};
     ro_on_report(&r, &old, 1000);
-    CU_ASSERT_EQUAL(r.dev[0].status, RO_UPDATING);
+    CU_ASSERT_EQUAL(r.dev[0].status, RO_DEV_UPDATING);
     report_healthy(&r, "dev-01", 5000);
-    CU_ASSERT_EQUAL(r.dev[0].status, RO_HEALTHY);
+    CU_ASSERT_EQUAL(r.dev[0].status, RO_DEV_HEALTHY);
     /* wave 2: up to 50% = 2 devices */
     CU_ASSERT_EQUAL(f.nsent, 2);
     CU_ASSERT_STRING_EQUAL(f.sent[1].device, "dev-02");
@@ -212,7 +211,7 @@ static void test_bad_canary_rolls_back(void)
     CU_ASSERT_EQUAL(f.nsent, 1);
     report_failed(&r, "dev-01", 3000);
     CU_ASSERT_EQUAL(r.state, RO_ROLLEDBACK);
-    CU_ASSERT_EQUAL(r.dev[0].status, RO_ROLLEDBACK);
+    CU_ASSERT_EQUAL(r.dev[0].status, RO_DEV_ROLLEDBACK);
     CU_ASSERT_PTR_NOT_NULL(strstr(r.reason, "dev-01"));
     /* the canary is sent back to its previous snapshot, nobody else got anything */
     CU_ASSERT_EQUAL(f.nsent, 2);
@@ -220,7 +219,7 @@ static void test_bad_canary_rolls_back(void)
     CU_ASSERT_STRING_EQUAL(f.sent[1].snapshot, "OLD");
     CU_ASSERT_TRUE(f.sent[1].rollback);
     for (size_t i = 1; i < r.ndev; i++) {
-        CU_ASSERT_EQUAL(r.dev[i].status, RO_WAITING);
+        CU_ASSERT_EQUAL(r.dev[i].status, RO_DEV_WAITING);
     }
     /* later reports change nothing */
     report_healthy(&r, "dev-01", 9000);
@@ -264,7 +263,7 @@ static void test_offline_pending_and_catch_up(void)
     setup(&r, &f, 3, online, NULL, 0);
     ro_start(&r, 0);
     CU_ASSERT_EQUAL(f.nsent, 3); /* its desired is retained for it too */
-    CU_ASSERT_EQUAL(ro_find(&r, "dev-02")->status, RO_PENDING);
+    CU_ASSERT_EQUAL(ro_find(&r, "dev-02")->status, RO_DEV_PENDING);
     report_healthy(&r, "dev-01", 1000);
     report_healthy(&r, "dev-03", 1000);
     /* the offline device does not hold the rollout up */
@@ -272,14 +271,14 @@ static void test_offline_pending_and_catch_up(void)
     CU_ASSERT_TRUE(ro_active(&r)); /* still waiting for dev-02 */
     /* it does not time out while offline */
     ro_tick(&r, 500000);
-    CU_ASSERT_EQUAL(ro_find(&r, "dev-02")->status, RO_PENDING);
+    CU_ASSERT_EQUAL(ro_find(&r, "dev-02")->status, RO_DEV_PENDING);
     /* back online: updating, then healthy */
-    struct ro_report back = {.device = "dev-02", .online = true, .snapshot = "OLD",
-                             .health = "healthy"};
+    struct ro_report back = {
+        .device = "dev-02", .online = true, .snapshot = "OLD", .health = "healthy"};
     ro_on_report(&r, &back, 600000);
-    CU_ASSERT_EQUAL(ro_find(&r, "dev-02")->status, RO_UPDATING);
+    CU_ASSERT_EQUAL(ro_find(&r, "dev-02")->status, RO_DEV_UPDATING);
     report_healthy(&r, "dev-02", 610000);
-    CU_ASSERT_EQUAL(ro_find(&r, "dev-02")->status, RO_HEALTHY);
+    CU_ASSERT_EQUAL(ro_find(&r, "dev-02")->status, RO_DEV_HEALTHY);
     CU_ASSERT_FALSE(ro_active(&r));
     ro_free(&r);
 }
@@ -293,7 +292,7 @@ static void test_timeout(void)
     r.wave_timeout = 30;
     ro_start(&r, 0);
     ro_tick(&r, 29999);
-    CU_ASSERT_EQUAL(r.dev[0].status, RO_UPDATING);
+    CU_ASSERT_EQUAL(r.dev[0].status, RO_DEV_UPDATING);
     ro_tick(&r, 30000);
     CU_ASSERT_EQUAL(r.state, RO_ROLLEDBACK);
     CU_ASSERT_PTR_NOT_NULL(strstr(r.dev[0].reason, "30 s"));
@@ -312,7 +311,7 @@ static void test_pause_resume_cancel(void)
     CU_ASSERT_EQUAL(ro_pause(&r, err, sizeof(err)), 0);
     CU_ASSERT_EQUAL(r.state, RO_PAUSED);
     report_healthy(&r, "dev-01", 100);
-    CU_ASSERT_EQUAL(r.dev[0].status, RO_HEALTHY);
+    CU_ASSERT_EQUAL(r.dev[0].status, RO_DEV_HEALTHY);
     CU_ASSERT_EQUAL(f.nsent, 1); /* paused: no next wave */
     CU_ASSERT_EQUAL(ro_resume(&r, 200, err, sizeof(err)), 0);
     CU_ASSERT_EQUAL(f.nsent, 2);
@@ -348,20 +347,20 @@ static void test_restore(void)
     r.dev = calloc(3, sizeof(*r.dev));
     const char *ids[] = {"c", "a", "b"}; /* unsorted as loaded */
     const int waves[] = {2, 0, 1};
-    const enum ro_dev_status st[] = {RO_WAITING, RO_HEALTHY, RO_UPDATING};
+    const enum ro_dev_status st[] = {RO_DEV_WAITING, RO_DEV_HEALTHY, RO_DEV_UPDATING};
     for (int i = 0; i < 3; i++) {
         snprintf(r.dev[i].id, sizeof(r.dev[i].id), "%s", ids[i]);
         snprintf(r.dev[i].from, sizeof(r.dev[i].from), "OLD");
         r.dev[i].wave = waves[i];
         r.dev[i].status = st[i];
-        r.dev[i].seq = st[i] == RO_WAITING ? 0 : 5;
+        r.dev[i].seq = st[i] == RO_DEV_WAITING ? 0 : 5;
         r.dev[i].online = true;
     }
     ro_restore(&r, &fake_ops, &f, 1000000);
     ro_tick(&r, 1000000);
     CU_ASSERT_EQUAL(f.nsent, 0); /* b is still updating; its timeout restarted */
     ro_tick(&r, 1000000 + 59000);
-    CU_ASSERT_EQUAL(ro_find(&r, "b")->status, RO_UPDATING);
+    CU_ASSERT_EQUAL(ro_find(&r, "b")->status, RO_DEV_UPDATING);
     report_healthy(&r, "b", 1000000 + 60000);
     CU_ASSERT_EQUAL(f.nsent, 1);
     CU_ASSERT_STRING_EQUAL(f.sent[0].device, "c");
@@ -377,7 +376,7 @@ static void test_send_failure_is_pending(void)
     setup(&r, &f, 2, NULL, NULL, 0);
     f.refuse = true;
     ro_start(&r, 0);
-    CU_ASSERT_EQUAL(r.dev[0].status, RO_PENDING);
+    CU_ASSERT_EQUAL(r.dev[0].status, RO_DEV_PENDING);
     CU_ASSERT_PTR_NOT_NULL(strstr(r.dev[0].reason, "not published"));
     ro_free(&r);
 }
@@ -387,8 +386,8 @@ static void test_names(void)
     CU_ASSERT_STRING_EQUAL(ro_state_name(RO_ROLLEDBACK), "rolledback");
     CU_ASSERT_EQUAL(ro_state_parse("paused"), RO_PAUSED);
     CU_ASSERT_EQUAL(ro_state_parse("nope"), -1);
-    CU_ASSERT_STRING_EQUAL(ro_dev_status_name(RO_PENDING), "pending");
-    CU_ASSERT_EQUAL(ro_dev_status_parse("healthy"), RO_HEALTHY);
+    CU_ASSERT_STRING_EQUAL(ro_dev_status_name(RO_DEV_PENDING), "pending");
+    CU_ASSERT_EQUAL(ro_dev_status_parse("healthy"), RO_DEV_HEALTHY);
     CU_ASSERT_EQUAL(ro_dev_status_parse(NULL), -1);
 }
 
