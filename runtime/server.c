@@ -54,6 +54,10 @@ static const char *reason_phrase(int status)
 static void conn_reset(struct srv_conn *c)
 {
     http_routes__detach(c);
+    if (c->deferred && !c->responding && c->srv && c->srv->hooks.closed) {
+        c->srv->hooks.closed(c->srv->hooks.ud, c);
+    }
+    c->deferred = false;
     free(c->body);
     free(c->resp);
     c->body = c->resp = NULL;
@@ -368,6 +372,12 @@ static void dispatch(struct srv_conn *c)
     if (c->body_too_big) {
         c->close_after = true;
         srv_reply_error(c, 413, "request_too_large", "request entity too large");
+        return;
+    }
+    if (c->srv->hooks.route && c->srv->hooks.route(c->srv->hooks.ud, c)) {
+        if (!c->responding && !c->deferred) {
+            srv_reply_error(c, 500, "unexpected_error", "no response");
+        }
         return;
     }
     admin__handle(c);
@@ -729,6 +739,9 @@ struct ef_server *server__start(struct ef_runtime *rt, const struct ef_server_op
     s->defs_dir = dup_or(o->defs_dir, defs);
     s->plugins_dir = o->plugins_dir ? strdup(o->plugins_dir) : NULL;
     s->flows_path = strdup(o->flows_path ? o->flows_path : "flows.json");
+    if (o->hooks) {
+        s->hooks = *o->hooks;
+    }
     cred_path_of(s->flows_path, path, sizeof(path));
     s->cred_path = strdup(path);
     s->user_settings = ef_val_obj();
