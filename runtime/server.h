@@ -55,7 +55,11 @@ struct ef_server_opts {
     const char *nodes_dir;  /* @node-red/nodes; NULL = built-in default */
     const char *defs_dir;   /* edgeflow's own node definitions (editor/nodes); NULL = default */
     const struct ef_server_hooks *hooks; /* NULL for none; copied */
-    /* editor plugins: every *.html in it is served at GET /plugins; NULL = none (`edgeflow run`) */
+    /*
+     * Editor plugins: every *.html in it is served at GET /plugins (the
+     * manager's Fleet tab). "" = the built-in default (editor/plugins of the
+     * source tree the executable was built in); NULL = none (`edgeflow run`).
+     */
     const char *plugins_dir;
 };
 

@@ -3,8 +3,8 @@
  * plugins_dir (`edgeflow run`) the editor is told there are none; with one,
  * every *.html in it is listed (JSON, as @node-red/registry lists plugins)
  * and served (HTML, each after the red-plugin marker the editor splits on),
- * and other files are ignored. Requests go through server__handle_request
- * without a socket.
+ * and other files are ignored; "" finds the source tree's editor/plugins. Requests go through
+ * server__handle_request without a socket.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,7 +32,7 @@ static void write_file(const char *dir, const char *name, const char *text)
     fclose(fp);
 }
 
-static void start(struct fixture *f, bool with_plugins)
+static void start_with(struct fixture *f, bool with_plugins, const char *plugins_dir)
 {
     char err[512] = "", flows[128];
     snprintf(f->dir, sizeof(f->dir), "/tmp/ef-plugins-XXXXXX");
@@ -50,9 +50,14 @@ static void start(struct fixture *f, bool with_plugins)
     }
     struct ef_server_opts o = {.port = CONTEXT_PORT_NO_LISTEN_SERVER,
                                .flows_path = flows,
-                               .plugins_dir = with_plugins ? f->dir : NULL};
+                               .plugins_dir = with_plugins ? f->dir : plugins_dir};
     f->srv = server__start(&f->rt, &o, err, sizeof(err));
     CU_ASSERT_PTR_NOT_NULL_FATAL(f->srv);
+}
+
+static void start(struct fixture *f, bool with_plugins)
+{
+    start_with(f, with_plugins, NULL);
 }
 
 static void stop(struct fixture *f)
@@ -142,11 +147,30 @@ static void test_plugins_dir(void)
     stop(&f);
 }
 
+/* "" is the source tree's editor/plugins: the Fleet tab is there. */
+static void test_default_dir(void)
+{
+    struct fixture f;
+    memset(&f, 0, sizeof(f));
+    start_with(&f, false, "");
+    int st;
+    char *j = get(&f, "/plugins", "application/json", &st);
+    CU_ASSERT_EQUAL(st, 200);
+    CU_ASSERT_PTR_NOT_NULL(strstr(j, "\"id\":\"edgeflow-plugins/fleet\""));
+    free(j);
+    char *h = get(&f, "/plugins", "text/html", &st);
+    CU_ASSERT_PTR_NOT_NULL(strstr(h, "<!-- --- [red-plugin:edgeflow-plugins/fleet] --- -->\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(h, "RED.plugins.registerPlugin(\"edgeflow-fleet\""));
+    free(h);
+    stop(&f);
+}
+
 int init_editor_plugins_tests(void)
 {
     CU_pSuite s = CU_add_suite("editor_plugins", NULL, NULL);
     if (!s || !CU_add_test(s, "no_plugins_dir", test_no_plugins_dir) ||
-        !CU_add_test(s, "plugins_dir", test_plugins_dir)) {
+        !CU_add_test(s, "plugins_dir", test_plugins_dir) ||
+        !CU_add_test(s, "default_dir", test_default_dir)) {
         return -1;
     }
     return 0;
