@@ -11,6 +11,7 @@
 #include "runtime.h"
 #include "password.h"
 #include "server.h"
+#include "manager/manager.h"
 
 static const char *const usage =
     "usage: edgeflow run [FLOWS] [--settings FILE] [--user-dir DIR] [--port N] [--host ADDR]\n"
@@ -18,7 +19,8 @@ static const char *const usage =
     "       edgeflow check FLOWS [--plugin-dir DIR]...\n"
     "       edgeflow nodes [--json] [--plugin-dir DIR]...\n"
     "       edgeflow hash-pw          (reads a password on stdin, prints its bcrypt hash)\n"
-    "       edgeflow version\n";
+    "       edgeflow version\n"
+    "       edgeflow manager [--data-dir DIR] [--store URL] [--broker URL] ...  (fleet manager)\n";
 
 struct cli {
     const char *cmd;
@@ -373,6 +375,9 @@ static int cmd_hash_pw(void)
 int main(int argc, char **argv)
 {
     struct cli c;
+    if (argc >= 2 && !strcmp(argv[1], "manager")) {
+        return fleet_manager_main(argc - 1, argv + 1);
+    }
     if (parse_args(argc, argv, &c) != 0) {
         fputs(usage, stderr);
         return 2;
