@@ -366,18 +366,18 @@ static enum srv_method method_of(struct lws *wsi)
 
 static void dispatch(struct srv_conn *c)
 {
+    if (c->srv->hooks.route && !c->body_too_big && c->srv->hooks.route(c->srv->hooks.ud, c)) {
+        if (!c->responding && !c->deferred) {
+            srv_reply_error(c, 500, "unexpected_error", "no response");
+        }
+        return;
+    }
     if (c->wsi && http_routes__dispatch(c)) {
         return; /* an http in node's route: answered, or a flow will answer */
     }
     if (c->body_too_big) {
         c->close_after = true;
         srv_reply_error(c, 413, "request_too_large", "request entity too large");
-        return;
-    }
-    if (c->srv->hooks.route && c->srv->hooks.route(c->srv->hooks.ud, c)) {
-        if (!c->responding && !c->deferred) {
-            srv_reply_error(c, 500, "unexpected_error", "no response");
-        }
         return;
     }
     admin__handle(c);

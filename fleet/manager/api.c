@@ -95,8 +95,12 @@ static bool bearer(struct srv_conn *c, char *buf, size_t len)
     if (strncasecmp(h, "Bearer ", 7) != 0) {
         return false;
     }
-    snprintf(buf, len, "%s", h + 7);
-    return *buf != '\0';
+    size_t l = strlen(h + 7);
+    if (l >= len) {
+        return false;
+    }
+    memcpy(buf, h + 7, l + 1);
+    return l > 0;
 }
 
 /*
@@ -204,7 +208,8 @@ static bool load_device(struct mgr *m, struct srv_conn *c, const char *id,
 {
     int rc = ef_store_device_get(m->st, id, d);
     if (rc != 0) {
-        reply_err(c, store_status(rc), rc == EF_ENOENT ? "no device %s" : "%s", rc == EF_ENOENT ? id : ef_store_errmsg(m->st));
+        reply_err(c, store_status(rc), rc == EF_ENOENT ? "no device %s" : "%s",
+                  rc == EF_ENOENT ? id : ef_store_errmsg(m->st));
         return false;
     }
     return true;
@@ -282,7 +287,8 @@ static void revoke_device(struct mgr *m, struct srv_conn *c, const char *id, con
 {
     int rc = ef_store_device_revoke(m->st, id);
     if (rc != 0) {
-        reply_err(c, store_status(rc), "%s", rc == EF_ENOENT ? "no such device" : ef_store_errmsg(m->st));
+        reply_err(c, store_status(rc), "%s",
+                  rc == EF_ENOENT ? "no such device" : ef_store_errmsg(m->st));
         return;
     }
     struct mgr_dev *l = mgr_dev_get(m, id);
@@ -460,8 +466,9 @@ static void post_prov_token(struct mgr *m, struct srv_conn *c, const char *actor
     if (!group || !str_obj_ok(labels) || (uses && ef_val_type(uses) != EF_NUM) ||
         (exp && ef_val_type(exp) != EF_NUM) || (uses && ef_val_num_get(uses) < -1) ||
         (uses && ef_val_num_get(uses) == 0) || (exp && ef_val_num_get(exp) < 0)) {
-        reply_err(c, 400, "group (string), labels (object of strings), uses (number, -1 = "
-                          "unlimited), expiresIn (seconds)");
+        reply_err(c, 400,
+                  "group (string), labels (object of strings), uses (number, -1 = "
+                  "unlimited), expiresIn (seconds)");
         ef_val_unref(b);
         return;
     }
@@ -519,8 +526,9 @@ static void post_snapshot(struct mgr *m, struct srv_conn *c, const char *actor)
     const struct ef_val *files = ef_val_obj_get(b, "files");
     if (!group || ef_val_type(flows) != EF_ARR || (creds && ef_val_type(creds) != EF_OBJ) ||
         !str_obj_ok(env) || (files && ef_val_type(files) != EF_ARR)) {
-        reply_err(c, 400, "group (string) and flows (array) are needed; credentials an "
-                          "object, env an object of strings, files an array");
+        reply_err(c, 400,
+                  "group (string) and flows (array) are needed; credentials an "
+                  "object, env an object of strings, files an array");
         ef_val_unref(b);
         return;
     }
@@ -688,9 +696,10 @@ static void post_rollout(struct mgr *m, struct srv_conn *c, const char *actor)
         (ar && ef_val_type(ar) != EF_BOOL) || !num_opt(b, "healthSeconds", 0, 10, &hs) ||
         !num_opt(b, "maxErrors", 0, 0, &me) || !num_opt(b, "failureBudget", 0, 0, &fb) ||
         !num_opt(b, "waveTimeout", 1, 120, &wt)) {
-        reply_err(c, 400, "group is needed; strategy all or waves; waves an array; "
-                          "healthSeconds, maxErrors, failureBudget >= 0, waveTimeout >= 1; "
-                          "autoRollback a boolean; selector.labels an object of strings");
+        reply_err(c, 400,
+                  "group is needed; strategy all or waves; waves an array; "
+                  "healthSeconds, maxErrors, failureBudget >= 0, waveTimeout >= 1; "
+                  "autoRollback a boolean; selector.labels an object of strings");
         goto out;
     }
     if (has_active_rollout(m, group)) {
@@ -780,7 +789,9 @@ static void post_rollout(struct mgr *m, struct srv_conn *c, const char *actor)
     spec = ef_val_obj();
     ef_val_obj_set_take(spec, "strategy", ef_val_str(all ? "all" : "waves"));
     ef_val_obj_set_take(spec, "waves", wv);
-    ef_val_obj_set_take(spec, "selector", sel ? ef_val_ref((struct ef_val *)ef_val_obj_get(b, "selector")) : ef_val_obj());
+    ef_val_obj_set_take(spec, "selector",
+                        sel ? ef_val_ref((struct ef_val *)ef_val_obj_get(b, "selector"))
+                            : ef_val_obj());
     ef_val_obj_set_take(spec, "healthSeconds", ef_val_num(hs));
     ef_val_obj_set_take(spec, "maxErrors", ef_val_num(me));
     ef_val_obj_set_take(spec, "failureBudget", ef_val_num(fb));
@@ -893,9 +904,8 @@ static void authoring(struct mgr *m, struct srv_conn *c, const char *actor)
     }
     char *group = NULL;
     struct ef_val *o = ef_val_obj();
-    ef_val_obj_set_take(o, "group",
-                        ef_store_authoring_get(m->st, &group) == 0 ? ef_val_str(group)
-                                                                   : ef_val_null());
+    ef_val_obj_set_take(
+        o, "group", ef_store_authoring_get(m->st, &group) == 0 ? ef_val_str(group) : ef_val_null());
     free(group);
     srv_reply_json(c, 200, o);
 }

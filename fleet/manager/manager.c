@@ -24,6 +24,7 @@
 
 #define FLUSH_MS 2000  /* live fields go to the store at most this often */
 #define LEADER_MS 5000 /* leader lock checks */
+#define SETTLE_MS 1500 /* after connecting, time for the retained device states to arrive */
 
 int64_t mgr_now(void)
 {
@@ -170,7 +171,7 @@ static void load_devices(struct mgr *m)
             break;
         }
         d->revoked = list[i].revoked;
-        d->online = false; /* until its retained state says otherwise */
+        d->online = list[i].online; /* as last flushed; its retained state will tell */
         snprintf(d->snapshot, sizeof(d->snapshot), "%s", list[i].snapshot ? list[i].snapshot : "");
         snprintf(d->health, sizeof(d->health), "%s", list[i].health ? list[i].health : "");
         d->last_seen = list[i].last_seen;
@@ -254,8 +255,7 @@ int64_t mgr_send_desired(struct mgr *m, const char *id, const char *snapshot,
         return -1;
     }
     if (ef_store_snapshot_get(m->st, snapshot, NULL, &s) != 0) {
-        ef_log_warn("fleet: desired for %s: snapshot %s: %s", id, snapshot,
-                    ef_store_errmsg(m->st));
+        ef_log_warn("fleet: desired for %s: snapshot %s: %s", id, snapshot, ef_store_errmsg(m->st));
         ef_store_device_clear(&dev);
         return -1;
     }
@@ -276,6 +276,8 @@ int64_t mgr_send_desired(struct mgr *m, const char *id, const char *snapshot,
     ef_val_obj_set_take(so, "group", ef_val_str(s.group));
     ef_val_obj_set_take(so, "description", ef_val_str(s.description ? s.description : ""));
     ef_val_obj_set_take(so, "files", ef_val_ref(s.files));
+    /* the env the snapshot id covers; `env` below adds the device's overrides */
+    ef_val_obj_set_take(so, "env", ef_val_ref(s.env));
     ef_val_obj_set_take(doc, "snapshot", so);
     /* the snapshot's env with the device's own overrides on top */
     struct ef_val *env = ef_val_copy(s.env);
@@ -290,8 +292,7 @@ int64_t mgr_send_desired(struct mgr *m, const char *id, const char *snapshot,
         uint8_t pk[FLEET_PK_BYTES];
         size_t pklen = 0;
         if (ef_store_group_get(m->st, s.group, &g) == 0 &&
-            fleet_b64_decode(dev.public_key, strlen(dev.public_key), pk, sizeof(pk), &pklen) ==
-                0 &&
+            fleet_b64_decode(dev.public_key, strlen(dev.public_key), pk, sizeof(pk), &pklen) == 0 &&
             pklen == FLEET_PK_BYTES) {
             char *sealed = fleet_seal(pk, g.credential_secret, strlen(g.credential_secret));
             if (sealed) {
@@ -312,6 +313,8 @@ int64_t mgr_send_desired(struct mgr *m, const char *id, const char *snapshot,
     ef_val_obj_set_take(doc, "rollout", r && in_rollout ? ef_val_str(r->id) : ef_val_null());
     ef_store_device_clear(&dev);
     int rc = publish_signed(m, id, FLEET_TOPIC_DESIRED, doc, true);
+    ef_log_debug("fleet: desired seq %lld for %s: snapshot %.12s%s%s", (long long)seq, id, s.id,
+                 r && in_rollout ? " in rollout " : "", r && in_rollout ? r->id : "");
     if (rc == 0) {
         ef_store_device_set_desired(m->st, id, s.id);
     }
@@ -370,8 +373,8 @@ int mgr_send_cmd(struct mgr *m, const char *device, const char *cmd, const struc
 
 /* ---- rollouts ---- */
 
-static int64_t ro_send_cb(void *ud, struct ro_rollout *r, struct ro_device *d,
-                          const char *snapshot, bool rollback)
+static int64_t ro_send_cb(void *ud, struct ro_rollout *r, struct ro_device *d, const char *snapshot,
+                          bool rollback)
 {
     return mgr_send_desired(ud, d->id, snapshot, r, !rollback);
 }
@@ -381,8 +384,9 @@ static void ro_changed_cb(void *ud, struct ro_rollout *r, struct ro_device *d)
     struct mgr *m = ud;
     int64_t now = mgr_now();
     if (!d) {
-        if (ef_store_rollout_update(m->st, r->id, ro_state_name(r->state), r->wave < 0 ? 0 : r->wave,
-                                    *r->reason ? r->reason : NULL, now) != 0) {
+        if (ef_store_rollout_update(m->st, r->id, ro_state_name(r->state),
+                                    r->wave < 0 ? 0 : r->wave, *r->reason ? r->reason : NULL,
+                                    now) != 0) {
             ef_log_warn("fleet: rollout %s not saved: %s", r->id, ef_store_errmsg(m->st));
         }
         return;
@@ -501,6 +505,31 @@ fail:
     return NULL;
 }
 
+/* Feeds a (re)loaded rollout what the live table knows of its devices now. */
+static void feed_live(struct mgr *m, struct mgr_rollout *mr)
+{
+    int64_t now = mgr_now();
+    for (size_t i = 0; i < mr->ro.ndev && ro_active(&mr->ro); i++) {
+        struct mgr_dev *l = mgr_dev_get(m, mr->ro.dev[i].id);
+        if (!l) {
+            continue;
+        }
+        const struct ef_val *res = l->result;
+        struct ro_report rep = {.device = l->id,
+                                .online = l->online,
+                                .snapshot = *l->snapshot ? l->snapshot : NULL,
+                                .health = *l->health ? l->health : NULL,
+                                .result_seq = (int64_t)ef_val_num_get(ef_val_obj_get(res, "seq")),
+                                .result_snapshot = ef_val_str_get(ef_val_obj_get(res, "snapshot")),
+                                .result_status = ef_val_str_get(ef_val_obj_get(res, "status")),
+                                .result_reason =
+                                    ef_val_type(ef_val_obj_get(res, "reason")) == EF_STR
+                                        ? ef_val_str_get(ef_val_obj_get(res, "reason"))
+                                        : NULL};
+        ro_on_report(&mr->ro, &rep, now);
+    }
+}
+
 struct mgr_rollout *mgr_rollout_open(struct mgr *m, const char *id, char *err, size_t errlen)
 {
     if (!m->leader) {
@@ -515,6 +544,7 @@ struct mgr_rollout *mgr_rollout_open(struct mgr *m, const char *id, char *err, s
     if (mr) {
         mr->next = m->rollouts;
         m->rollouts = mr;
+        feed_live(m, mr);
     }
     return mr;
 }
@@ -576,6 +606,8 @@ static void rollouts_resume(struct mgr *m)
             m->rollouts = mr;
             if (mr->ro.wave < 0 && mr->ro.state == RO_RUNNING) {
                 ro_start(&mr->ro, mgr_now());
+            } else {
+                feed_live(m, mr);
             }
         }
         ef_store_rollout_list_free(list, n);
@@ -661,7 +693,8 @@ static void on_hb(struct mgr *m, const char *id, const char *payload, size_t len
     }
     int64_t now = mgr_now();
     if (d->msgs_ts > 0 && (int64_t)h.ts > d->msgs_ts && (int64_t)h.msgs >= d->msgs) {
-        d->msg_rate = (double)((int64_t)h.msgs - d->msgs) * 1000.0 / (double)((int64_t)h.ts - d->msgs_ts);
+        d->msg_rate =
+            (double)((int64_t)h.msgs - d->msgs) * 1000.0 / (double)((int64_t)h.ts - d->msgs_ts);
     }
     d->msgs_ts = (int64_t)h.ts;
     d->msgs = (int64_t)h.msgs;
@@ -722,6 +755,9 @@ static void mq_message(void *ud, const char *topic, const uint8_t *payload, size
 static void mq_connect(void *ud)
 {
     struct mgr *m = ud;
+    if (!m->connected) {
+        m->connected_at = mgr_now();
+    }
     m->connected = true;
     char topic[FLEET_MAX_TOPIC], body[96];
     fleet_topic_manager(topic, sizeof(topic), m->prefix);
@@ -745,7 +781,12 @@ static void on_timer(uv_timer_t *t)
 {
     struct mgr *m = t->data;
     int64_t now = mgr_now();
-    if (now - m->last_leader >= LEADER_MS) {
+    /*
+     * Leadership (and so the rollouts) only once the broker has handed over
+     * the devices' retained states: a rollout resumed before would take
+     * every device for offline and rush through its waves.
+     */
+    if (now - m->last_leader >= LEADER_MS && m->connected && now - m->connected_at >= SETTLE_MS) {
         m->last_leader = now;
         bool leader = false;
         if (ef_store_leader_try(m->st, &leader) != 0) {
@@ -843,8 +884,7 @@ int mgr_snapshot_create(struct mgr *m, const char *group, const char *descriptio
         }
         ef_val_arr_push_take(clean, copy);
     }
-    for (size_t k = 0; ef_val_type(credentials) == EF_OBJ && k < ef_val_obj_len(credentials);
-         k++) {
+    for (size_t k = 0; ef_val_type(credentials) == EF_OBJ && k < ef_val_obj_len(credentials); k++) {
         size_t kl;
         const char *key = ef_val_obj_key_at(credentials, k, &kl);
         ef_val_obj_setn_take(creds, key, kl, ef_val_ref(ef_val_obj_val_at(credentials, k)));
@@ -957,7 +997,8 @@ struct ef_val *mgr_snapshot_flows(struct mgr *m, const struct ef_store_snapshot 
     const char *sha;
     void *data = NULL;
     size_t len = 0;
-    if (!file_sha(s->files, "flows.json", &sha) || ef_store_blob_get(m->st, sha, &data, &len) != 0) {
+    if (!file_sha(s->files, "flows.json", &sha) ||
+        ef_store_blob_get(m->st, sha, &data, &len) != 0) {
         return NULL;
     }
     struct ef_val *flows = ef_json_parse(data, len, NULL, 0);
@@ -1007,6 +1048,9 @@ static int author_save(void *ud, const struct ef_val *flows, const char *user, c
     }
     struct ef_store_snapshot s = {0};
     bool created = false;
+    if (!strcmp(user, "-")) {
+        user = "anonymous"; /* no adminAuth */
+    }
     int rc = mgr_snapshot_create(m, group, "deployed from the editor", user, flows, NULL, NULL,
                                  NULL, &s, &created, err, errlen);
     if (rc == 0) {

@@ -48,7 +48,7 @@ struct mgr_dev {
     int64_t msgs;
     double msg_rate;
     int64_t errors;
-    int64_t msgs_ts; /* ts of the heartbeat msgs came from (for msg_rate) */
+    int64_t msgs_ts;       /* ts of the heartbeat msgs came from (for msg_rate) */
     struct ef_val *result; /* the state's result object, or NULL */
     bool dirty;            /* changed since the last flush */
     struct mgr_dev *next_dirty;
@@ -92,7 +92,8 @@ struct mgr {
     bool connected;
     uv_timer_t timer;
     int64_t last_flush, last_leader;
-    uint64_t dropped; /* messages dropped (bad JSON, wrong device, unknown device) */
+    int64_t connected_at; /* when the broker connection came up */
+    uint64_t dropped;     /* messages dropped (bad JSON, wrong device, unknown device) */
 };
 
 int64_t mgr_now(void);
