@@ -7,6 +7,7 @@
  *   fleet_tool keygen KEYFILE          creates (or loads) a key, prints its public key
  *   fleet_tool sign KEYFILE            signs the document on stdin, prints the envelope
  *   fleet_tool seal PK_B64 SECRET      prints the sealed box (base64)
+ *   fleet_tool verify-proof TOKEN PK PROOF   exit 0 when the enrolment proof is valid
  *   fleet_tool snapid                  stdin {"files":[{path,sha256,size}],"env":{}}: prints the id
  *   fleet_tool mqtt-selftest URI       exercises fleet_mqtt; exit 0 when every check passed
  */
@@ -292,10 +293,13 @@ int main(int argc, char **argv)
         puts(id);
         return 0;
     }
+    if (argc == 5 && !strcmp(argv[1], "verify-proof")) {
+        return fleet_enrol_proof_verify(argv[2], argv[3], argv[4]) == 0 ? 0 : 1;
+    }
     if (argc == 3 && !strcmp(argv[1], "mqtt-selftest")) {
         return mqtt_selftest(argv[2]);
     }
     fprintf(stderr, "usage: fleet_tool keygen KEYFILE | sign KEYFILE | seal PK SECRET | snapid | "
-                    "mqtt-selftest URI\n");
+                    "verify-proof TOKEN PK PROOF | mqtt-selftest URI\n");
     return 2;
 }
