@@ -32,6 +32,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <MQTTAsync.h>
 #include <sodium.h>
 
 #include "common/fleet_mqtt.h"
@@ -1650,6 +1651,11 @@ int fleet_agent_main(int argc, char **argv)
     a->start_ms = a->hb_prev_ms = mono_ms();
     a->cpu_prev_s = cpu_seconds();
     load_seq(a);
+    {
+        MQTTAsync_init_options io = MQTTAsync_init_options_initializer;
+        io.do_openssl_init = 0;
+        MQTTAsync_global_init(&io);
+    }
     int er = load_enrolment(a, err, sizeof(err));
     if (er == EF_EINVAL) {
         ef_log_error("agent: %s", err);
