@@ -11,6 +11,7 @@
 #include "runtime.h"
 #include "password.h"
 #include "server.h"
+#include "cli/fleet_cli.h"
 
 static const char *const usage =
     "usage: edgeflow run [FLOWS] [--settings FILE] [--user-dir DIR] [--port N] [--host ADDR]\n"
@@ -18,6 +19,7 @@ static const char *const usage =
     "       edgeflow check FLOWS [--plugin-dir DIR]...\n"
     "       edgeflow nodes [--json] [--plugin-dir DIR]...\n"
     "       edgeflow hash-pw          (reads a password on stdin, prints its bcrypt hash)\n"
+    "       edgeflow fleet COMMAND ... (the fleet manager's REST client: edgeflow fleet help)\n"
     "       edgeflow version\n";
 
 struct cli {
@@ -372,6 +374,9 @@ static int cmd_hash_pw(void)
 
 int main(int argc, char **argv)
 {
+    if (argc >= 2 && !strcmp(argv[1], "fleet")) {
+        return ef_fleet_cli_main(argc - 2, argv + 2);
+    }
     struct cli c;
     if (parse_args(argc, argv, &c) != 0) {
         fputs(usage, stderr);
