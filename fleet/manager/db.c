@@ -3,6 +3,8 @@
  */
 #include "manager/db.h"
 
+#include <dlfcn.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +14,153 @@
 #include <sqlite3.h>
 
 #include "edgeflow/err.h"
+
+/*
+ * libpq and libsqlite3 are loaded on first use, like libcurl (runtime/curl_api.h):
+ * linked, libpq alone maps its dependency tree (gssapi, krb5, ldap, ...) into every
+ * edgeflow process, agents included, costing about 3.5 MB of RSS each.
+ */
+struct pq_api {
+    __typeof__(PQclear) *PQclear;
+    __typeof__(PQcmdTuples) *PQcmdTuples;
+    __typeof__(PQconnectdb) *PQconnectdb;
+    __typeof__(PQerrorMessage) *PQerrorMessage;
+    __typeof__(PQexec) *PQexec;
+    __typeof__(PQexecParams) *PQexecParams;
+    __typeof__(PQfinish) *PQfinish;
+    __typeof__(PQfreemem) *PQfreemem;
+    __typeof__(PQftype) *PQftype;
+    __typeof__(PQgetisnull) *PQgetisnull;
+    __typeof__(PQgetlength) *PQgetlength;
+    __typeof__(PQgetvalue) *PQgetvalue;
+    __typeof__(PQnfields) *PQnfields;
+    __typeof__(PQntuples) *PQntuples;
+    __typeof__(PQresultErrorField) *PQresultErrorField;
+    __typeof__(PQresultErrorMessage) *PQresultErrorMessage;
+    __typeof__(PQresultStatus) *PQresultStatus;
+    __typeof__(PQsetNoticeProcessor) *PQsetNoticeProcessor;
+    __typeof__(PQstatus) *PQstatus;
+    __typeof__(PQunescapeBytea) *PQunescapeBytea;
+};
+
+struct lite_api {
+    __typeof__(sqlite3_bind_blob64) *sqlite3_bind_blob64;
+    __typeof__(sqlite3_bind_double) *sqlite3_bind_double;
+    __typeof__(sqlite3_bind_int64) *sqlite3_bind_int64;
+    __typeof__(sqlite3_bind_null) *sqlite3_bind_null;
+    __typeof__(sqlite3_bind_parameter_count) *sqlite3_bind_parameter_count;
+    __typeof__(sqlite3_bind_parameter_name) *sqlite3_bind_parameter_name;
+    __typeof__(sqlite3_bind_text) *sqlite3_bind_text;
+    __typeof__(sqlite3_busy_timeout) *sqlite3_busy_timeout;
+    __typeof__(sqlite3_changes64) *sqlite3_changes64;
+    __typeof__(sqlite3_clear_bindings) *sqlite3_clear_bindings;
+    __typeof__(sqlite3_close) *sqlite3_close;
+    __typeof__(sqlite3_column_blob) *sqlite3_column_blob;
+    __typeof__(sqlite3_column_bytes) *sqlite3_column_bytes;
+    __typeof__(sqlite3_column_count) *sqlite3_column_count;
+    __typeof__(sqlite3_column_text) *sqlite3_column_text;
+    __typeof__(sqlite3_column_type) *sqlite3_column_type;
+    __typeof__(sqlite3_errmsg) *sqlite3_errmsg;
+    __typeof__(sqlite3_errstr) *sqlite3_errstr;
+    __typeof__(sqlite3_exec) *sqlite3_exec;
+    __typeof__(sqlite3_extended_errcode) *sqlite3_extended_errcode;
+    __typeof__(sqlite3_extended_result_codes) *sqlite3_extended_result_codes;
+    __typeof__(sqlite3_finalize) *sqlite3_finalize;
+    __typeof__(sqlite3_free) *sqlite3_free;
+    __typeof__(sqlite3_open_v2) *sqlite3_open_v2;
+    __typeof__(sqlite3_prepare_v3) *sqlite3_prepare_v3;
+    __typeof__(sqlite3_reset) *sqlite3_reset;
+    __typeof__(sqlite3_step) *sqlite3_step;
+};
+
+static struct pq_api pq;
+static struct lite_api lt;
+static pthread_once_t pq_once = PTHREAD_ONCE_INIT;
+static pthread_once_t lt_once = PTHREAD_ONCE_INIT;
+static char pq_err[256]; /* written once, by the loader */
+static char lt_err[256];
+
+/* Resolves `names` (n of them) from `lib` into the table `fns`; the first failure goes to err. */
+static void load_lib(const char *lib, const char *pkg, const char *const *names, void **fns,
+                     size_t n, char *err, size_t errlen)
+{
+    void *h = dlopen(lib, RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        snprintf(err, errlen, "cannot load %s (install %s): %s", lib, pkg, dlerror());
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        fns[i] = dlsym(h, names[i]);
+        if (!fns[i]) {
+            snprintf(err, errlen, "%s has no %s", lib, names[i]);
+            return;
+        }
+    }
+}
+
+static const char *const pq_names[] = {"PQclear",
+                                       "PQcmdTuples",
+                                       "PQconnectdb",
+                                       "PQerrorMessage",
+                                       "PQexec",
+                                       "PQexecParams",
+                                       "PQfinish",
+                                       "PQfreemem",
+                                       "PQftype",
+                                       "PQgetisnull",
+                                       "PQgetlength",
+                                       "PQgetvalue",
+                                       "PQnfields",
+                                       "PQntuples",
+                                       "PQresultErrorField",
+                                       "PQresultErrorMessage",
+                                       "PQresultStatus",
+                                       "PQsetNoticeProcessor",
+                                       "PQstatus",
+                                       "PQunescapeBytea"};
+static const char *const lt_names[] = {"sqlite3_bind_blob64",
+                                       "sqlite3_bind_double",
+                                       "sqlite3_bind_int64",
+                                       "sqlite3_bind_null",
+                                       "sqlite3_bind_parameter_count",
+                                       "sqlite3_bind_parameter_name",
+                                       "sqlite3_bind_text",
+                                       "sqlite3_busy_timeout",
+                                       "sqlite3_changes64",
+                                       "sqlite3_clear_bindings",
+                                       "sqlite3_close",
+                                       "sqlite3_column_blob",
+                                       "sqlite3_column_bytes",
+                                       "sqlite3_column_count",
+                                       "sqlite3_column_text",
+                                       "sqlite3_column_type",
+                                       "sqlite3_errmsg",
+                                       "sqlite3_errstr",
+                                       "sqlite3_exec",
+                                       "sqlite3_extended_errcode",
+                                       "sqlite3_extended_result_codes",
+                                       "sqlite3_finalize",
+                                       "sqlite3_free",
+                                       "sqlite3_open_v2",
+                                       "sqlite3_prepare_v3",
+                                       "sqlite3_reset",
+                                       "sqlite3_step"};
+
+static void pq_load(void)
+{
+    _Static_assert(sizeof(pq) == sizeof(pq_names) / sizeof(pq_names[0]) * sizeof(void *),
+                   "pq_api and pq_names differ");
+    load_lib("libpq.so.5", "libpq5", pq_names, (void **)&pq, sizeof(pq) / sizeof(void *), pq_err,
+             sizeof(pq_err));
+}
+
+static void lt_load(void)
+{
+    _Static_assert(sizeof(lt) == sizeof(lt_names) / sizeof(lt_names[0]) * sizeof(void *),
+                   "lite_api and lt_names differ");
+    load_lib("libsqlite3.so.0", "libsqlite3-0", lt_names, (void **)&lt, sizeof(lt) / sizeof(void *),
+             lt_err, sizeof(lt_err));
+}
 
 #define DB_STMT_CACHE 64
 #define DB_MAX_PARAMS 64
@@ -100,16 +249,16 @@ static bool is_pg_url(const char *url)
 static int pg_connect(struct db *db)
 {
     if (db->pg) {
-        PQfinish(db->pg);
+        pq.PQfinish(db->pg);
     }
-    db->pg = PQconnectdb(db->url);
+    db->pg = pq.PQconnectdb(db->url);
     if (!db->pg) {
         return fail(db, EF_ENOMEM, "postgresql: out of memory");
     }
-    if (PQstatus(db->pg) != CONNECTION_OK) {
-        return fail(db, EF_EIO, "postgresql: cannot connect: %s", PQerrorMessage(db->pg));
+    if (pq.PQstatus(db->pg) != CONNECTION_OK) {
+        return fail(db, EF_EIO, "postgresql: cannot connect: %s", pq.PQerrorMessage(db->pg));
     }
-    PQsetNoticeProcessor(db->pg, no_notices, NULL);
+    pq.PQsetNoticeProcessor(db->pg, no_notices, NULL);
     db->in_tx = false;
     return 0;
 }
@@ -134,18 +283,22 @@ int db_open(const char *url, struct db **out, char *err, size_t errlen)
     int rc = 0;
     if (is_pg_url(url)) {
         db->kind = DB_POSTGRES;
-        rc = pg_connect(db);
+        pthread_once(&pq_once, pq_load);
+        rc = pq_err[0] ? fail(db, EF_EUNSUPP, "postgresql: %s", pq_err) : pg_connect(db);
+    } else if (pthread_once(&lt_once, lt_load), lt_err[0]) {
+        db->kind = DB_SQLITE;
+        rc = fail(db, EF_EUNSUPP, "sqlite: %s", lt_err);
     } else {
         db->kind = DB_SQLITE;
         const char *path = strncmp(url, "file:", 5) == 0 ? url + 5 : url;
         int lrc =
-            sqlite3_open_v2(path, &db->lite, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+            lt.sqlite3_open_v2(path, &db->lite, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
         if (lrc != SQLITE_OK) {
             rc = fail(db, EF_EIO, "sqlite %s: %s", path,
-                      db->lite ? sqlite3_errmsg(db->lite) : sqlite3_errstr(lrc));
+                      db->lite ? lt.sqlite3_errmsg(db->lite) : lt.sqlite3_errstr(lrc));
         } else {
-            sqlite3_extended_result_codes(db->lite, 1);
-            sqlite3_busy_timeout(db->lite, 10000);
+            lt.sqlite3_extended_result_codes(db->lite, 1);
+            lt.sqlite3_busy_timeout(db->lite, 10000);
             bool mem = strcmp(path, ":memory:") == 0;
             rc = db_script(db, mem ? "PRAGMA foreign_keys=ON"
                                    : "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
@@ -169,14 +322,16 @@ void db_close(struct db *db)
         return;
     }
     for (unsigned i = 0; i < DB_STMT_CACHE; i++) {
-        sqlite3_finalize(db->cache[i].stmt);
+        if (db->cache[i].stmt) {
+            lt.sqlite3_finalize(db->cache[i].stmt);
+        }
         free(db->cache[i].sql);
     }
     if (db->lite) {
-        sqlite3_close(db->lite);
+        lt.sqlite3_close(db->lite);
     }
     if (db->pg) {
-        PQfinish(db->pg);
+        pq.PQfinish(db->pg);
     }
     free(db->url);
     free(db);
@@ -246,20 +401,20 @@ static sqlite3_stmt *lite_prepare(struct db *db, const char *sql)
         }
     }
     sqlite3_stmt *stmt = NULL;
-    if (sqlite3_prepare_v3(db->lite, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, NULL) !=
+    if (lt.sqlite3_prepare_v3(db->lite, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, NULL) !=
         SQLITE_OK) {
-        fail(db, EF_EIO, "sqlite: %s (in: %.120s)", sqlite3_errmsg(db->lite), sql);
+        fail(db, EF_EIO, "sqlite: %s (in: %.120s)", lt.sqlite3_errmsg(db->lite), sql);
         return NULL;
     }
     char *copy = strdup(sql);
     if (!copy) {
-        sqlite3_finalize(stmt);
+        lt.sqlite3_finalize(stmt);
         fail(db, EF_ENOMEM, "out of memory");
         return NULL;
     }
     struct db_stmt_slot *slot = &db->cache[db->cache_next];
     db->cache_next = (db->cache_next + 1) % DB_STMT_CACHE;
-    sqlite3_finalize(slot->stmt);
+    lt.sqlite3_finalize(slot->stmt);
     free(slot->sql);
     slot->sql = copy;
     slot->stmt = stmt;
@@ -268,9 +423,9 @@ static sqlite3_stmt *lite_prepare(struct db *db, const char *sql)
 
 static int lite_bind(struct db *db, sqlite3_stmt *stmt, const struct db_param *params, size_t np)
 {
-    int count = sqlite3_bind_parameter_count(stmt);
+    int count = lt.sqlite3_bind_parameter_count(stmt);
     for (int i = 1; i <= count; i++) {
-        const char *name = sqlite3_bind_parameter_name(stmt, i);
+        const char *name = lt.sqlite3_bind_parameter_name(stmt, i);
         char *end = NULL;
         long k = name && name[0] == '$' ? strtol(name + 1, &end, 10) : 0;
         if (k < 1 || !end || *end || (size_t)k > np) {
@@ -280,14 +435,14 @@ static int lite_bind(struct db *db, sqlite3_stmt *stmt, const struct db_param *p
         const struct db_param *p = &params[k - 1];
         int rc = SQLITE_OK;
         switch (p->type) {
-        case DB_P_NULL: rc = sqlite3_bind_null(stmt, i); break;
-        case DB_P_TEXT: rc = sqlite3_bind_text(stmt, i, p->data, -1, SQLITE_STATIC); break;
-        case DB_P_INT: rc = sqlite3_bind_int64(stmt, i, p->i); break;
-        case DB_P_REAL: rc = sqlite3_bind_double(stmt, i, p->d); break;
-        case DB_P_BLOB: rc = sqlite3_bind_blob64(stmt, i, p->data, p->len, SQLITE_STATIC); break;
+        case DB_P_NULL: rc = lt.sqlite3_bind_null(stmt, i); break;
+        case DB_P_TEXT: rc = lt.sqlite3_bind_text(stmt, i, p->data, -1, SQLITE_STATIC); break;
+        case DB_P_INT: rc = lt.sqlite3_bind_int64(stmt, i, p->i); break;
+        case DB_P_REAL: rc = lt.sqlite3_bind_double(stmt, i, p->d); break;
+        case DB_P_BLOB: rc = lt.sqlite3_bind_blob64(stmt, i, p->data, p->len, SQLITE_STATIC); break;
         }
         if (rc != SQLITE_OK) {
-            return fail(db, EF_EIO, "sqlite: binding %s: %s", name, sqlite3_errstr(rc));
+            return fail(db, EF_EIO, "sqlite: binding %s: %s", name, lt.sqlite3_errstr(rc));
         }
     }
     return 0;
@@ -301,7 +456,7 @@ static int lite_error(struct db *db, int rc, const char *sql)
     } else if (rc == SQLITE_NOMEM) {
         code = EF_ENOMEM;
     }
-    return fail(db, code, "sqlite: %s (in: %.120s)", sqlite3_errmsg(db->lite), sql);
+    return fail(db, code, "sqlite: %s (in: %.120s)", lt.sqlite3_errmsg(db->lite), sql);
 }
 
 static int lite_exec(struct db *db, const char *sql, const struct db_param *params, size_t np,
@@ -314,15 +469,15 @@ static int lite_exec(struct db *db, const char *sql, const struct db_param *para
     int rc = lite_bind(db, stmt, params, np);
     size_t cap = 0;
     if (rc == 0 && res) {
-        res->ncols = (size_t)sqlite3_column_count(stmt);
+        res->ncols = (size_t)lt.sqlite3_column_count(stmt);
     }
     while (rc == 0) {
-        int s = sqlite3_step(stmt);
+        int s = lt.sqlite3_step(stmt);
         if (s == SQLITE_DONE) {
             break;
         }
         if (s != SQLITE_ROW) {
-            rc = lite_error(db, sqlite3_extended_errcode(db->lite), sql);
+            rc = lite_error(db, lt.sqlite3_extended_errcode(db->lite), sql);
             break;
         }
         if (!res || res->ncols == 0) {
@@ -334,23 +489,24 @@ static int lite_exec(struct db *db, const char *sql, const struct db_param *para
             break;
         }
         for (size_t c = 0; c < res->ncols && rc == 0; c++) {
-            int t = sqlite3_column_type(stmt, (int)c);
+            int t = lt.sqlite3_column_type(stmt, (int)c);
             if (t == SQLITE_NULL) {
                 continue;
             }
-            const void *data = t == SQLITE_BLOB ? sqlite3_column_blob(stmt, (int)c)
-                                                : (const void *)sqlite3_column_text(stmt, (int)c);
-            size_t len = (size_t)sqlite3_column_bytes(stmt, (int)c);
+            const void *data = t == SQLITE_BLOB
+                                   ? lt.sqlite3_column_blob(stmt, (int)c)
+                                   : (const void *)lt.sqlite3_column_text(stmt, (int)c);
+            size_t len = (size_t)lt.sqlite3_column_bytes(stmt, (int)c);
             if (cell_set(&row[c], data, len) != 0) {
                 rc = fail(db, EF_ENOMEM, "out of memory");
             }
         }
     }
     if (rc == 0 && res) {
-        res->changes = sqlite3_changes64(db->lite);
+        res->changes = lt.sqlite3_changes64(db->lite);
     }
-    sqlite3_reset(stmt);
-    sqlite3_clear_bindings(stmt);
+    lt.sqlite3_reset(stmt);
+    lt.sqlite3_clear_bindings(stmt);
     return rc;
 }
 
@@ -358,14 +514,14 @@ static int lite_exec(struct db *db, const char *sql, const struct db_param *para
 
 static int pg_error(struct db *db, PGresult *r, const char *sql)
 {
-    const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    const char *state = r ? pq.PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
     int code = state && strcmp(state, "23505") == 0 ? EF_EEXIST : EF_EIO;
-    const char *msg = r ? PQresultErrorMessage(r) : "";
+    const char *msg = r ? pq.PQresultErrorMessage(r) : "";
     if (!msg || !*msg) {
-        msg = PQerrorMessage(db->pg);
+        msg = pq.PQerrorMessage(db->pg);
     }
     fail(db, code, "postgresql: %s (in: %.120s)", msg, sql);
-    PQclear(r);
+    pq.PQclear(r);
     return code;
 }
 
@@ -410,16 +566,16 @@ static int pg_exec(struct db *db, const char *sql, const struct db_param *params
             break;
         }
     }
-    PGresult *r = PQexecParams(db->pg, sql, (int)np, types, values, lengths, formats, 0);
-    ExecStatusType s = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+    PGresult *r = pq.PQexecParams(db->pg, sql, (int)np, types, values, lengths, formats, 0);
+    ExecStatusType s = r ? pq.PQresultStatus(r) : PGRES_FATAL_ERROR;
     if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
         return pg_error(db, r, sql);
     }
     int rc = 0;
     if (res) {
-        res->ncols = s == PGRES_TUPLES_OK ? (size_t)PQnfields(r) : 0;
-        res->changes = atoll(PQcmdTuples(r));
-        size_t nrows = res->ncols ? (size_t)PQntuples(r) : 0;
+        res->ncols = s == PGRES_TUPLES_OK ? (size_t)pq.PQnfields(r) : 0;
+        res->changes = atoll(pq.PQcmdTuples(r));
+        size_t nrows = res->ncols ? (size_t)pq.PQntuples(r) : 0;
         size_t cap = 0;
         for (size_t row = 0; row < nrows && rc == 0; row++) {
             struct db_cell *cells = res_add_row(res, &cap);
@@ -428,21 +584,21 @@ static int pg_exec(struct db *db, const char *sql, const struct db_param *params
                 break;
             }
             for (size_t c = 0; c < res->ncols && rc == 0; c++) {
-                if (PQgetisnull(r, (int)row, (int)c)) {
+                if (pq.PQgetisnull(r, (int)row, (int)c)) {
                     continue;
                 }
-                const char *v = PQgetvalue(r, (int)row, (int)c);
-                if (PQftype(r, (int)c) == PG_OID_BYTEA) {
+                const char *v = pq.PQgetvalue(r, (int)row, (int)c);
+                if (pq.PQftype(r, (int)c) == PG_OID_BYTEA) {
                     size_t blen = 0;
-                    unsigned char *bytes = PQunescapeBytea((const unsigned char *)v, &blen);
+                    unsigned char *bytes = pq.PQunescapeBytea((const unsigned char *)v, &blen);
                     if (!bytes) {
                         rc = fail(db, EF_ENOMEM, "out of memory");
                         break;
                     }
                     rc = cell_set(&cells[c], bytes, blen);
-                    PQfreemem(bytes);
+                    pq.PQfreemem(bytes);
                 } else {
-                    rc = cell_set(&cells[c], v, (size_t)PQgetlength(r, (int)row, (int)c));
+                    rc = cell_set(&cells[c], v, (size_t)pq.PQgetlength(r, (int)row, (int)c));
                 }
                 if (rc != 0) {
                     fail(db, rc, "out of memory");
@@ -450,7 +606,7 @@ static int pg_exec(struct db *db, const char *sql, const struct db_param *params
             }
         }
     }
-    PQclear(r);
+    pq.PQclear(r);
     return rc;
 }
 
@@ -474,21 +630,21 @@ int db_script(struct db *db, const char *sql)
 {
     if (db->kind == DB_SQLITE) {
         char *msg = NULL;
-        int rc = sqlite3_exec(db->lite, sql, NULL, NULL, &msg);
+        int rc = lt.sqlite3_exec(db->lite, sql, NULL, NULL, &msg);
         if (rc != SQLITE_OK) {
             int code =
-                fail(db, EF_EIO, "sqlite: %s (in: %.120s)", msg ? msg : sqlite3_errstr(rc), sql);
-            sqlite3_free(msg);
+                fail(db, EF_EIO, "sqlite: %s (in: %.120s)", msg ? msg : lt.sqlite3_errstr(rc), sql);
+            lt.sqlite3_free(msg);
             return code;
         }
         return 0;
     }
-    PGresult *r = PQexec(db->pg, sql);
-    ExecStatusType s = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+    PGresult *r = pq.PQexec(db->pg, sql);
+    ExecStatusType s = r ? pq.PQresultStatus(r) : PGRES_FATAL_ERROR;
     if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
         return pg_error(db, r, sql);
     }
-    PQclear(r);
+    pq.PQclear(r);
     return 0;
 }
 
@@ -559,10 +715,10 @@ void db_rollback(struct db *db)
     }
     db->in_tx = false;
     if (db->kind == DB_SQLITE) {
-        sqlite3_exec(db->lite, "ROLLBACK", NULL, NULL, NULL);
+        lt.sqlite3_exec(db->lite, "ROLLBACK", NULL, NULL, NULL);
     } else {
-        PGresult *r = PQexec(db->pg, "ROLLBACK");
-        PQclear(r);
+        PGresult *r = pq.PQexec(db->pg, "ROLLBACK");
+        pq.PQclear(r);
     }
 }
 
@@ -576,12 +732,12 @@ bool db_alive(struct db *db)
     if (db->kind == DB_SQLITE) {
         return true;
     }
-    if (PQstatus(db->pg) != CONNECTION_OK) {
+    if (pq.PQstatus(db->pg) != CONNECTION_OK) {
         return false;
     }
-    PGresult *r = PQexec(db->pg, "SELECT 1");
-    bool ok = r && PQresultStatus(r) == PGRES_TUPLES_OK;
-    PQclear(r);
+    PGresult *r = pq.PQexec(db->pg, "SELECT 1");
+    bool ok = r && pq.PQresultStatus(r) == PGRES_TUPLES_OK;
+    pq.PQclear(r);
     return ok;
 }
 
