@@ -181,6 +181,7 @@ struct db {
     sqlite3 *lite;
     PGconn *pg;
     bool in_tx;
+    unsigned generation; /* PostgreSQL: counts (re)connections */
     unsigned cache_next;
     struct db_stmt_slot cache[DB_STMT_CACHE];
     char err[512];
@@ -260,6 +261,7 @@ static int pg_connect(struct db *db)
     }
     pq.PQsetNoticeProcessor(db->pg, no_notices, NULL);
     db->in_tx = false;
+    db->generation++;
     return 0;
 }
 
@@ -525,11 +527,27 @@ static int pg_error(struct db *db, PGresult *r, const char *sql)
     return code;
 }
 
+/*
+ * A connection found dead by an earlier call is reopened before the next one, unless a
+ * transaction was open on it: then the caller's rollback comes first.
+ */
+static int pg_ready(struct db *db)
+{
+    if (pq.PQstatus(db->pg) == CONNECTION_BAD && !db->in_tx) {
+        return pg_connect(db);
+    }
+    return 0;
+}
+
 static int pg_exec(struct db *db, const char *sql, const struct db_param *params, size_t np,
                    struct db_res *res)
 {
     if (np > DB_MAX_PARAMS) {
         return fail(db, EF_EINVAL, "too many parameters (%zu)", np);
+    }
+    int rc = pg_ready(db);
+    if (rc != 0) {
+        return rc;
     }
     Oid types[DB_MAX_PARAMS];
     const char *values[DB_MAX_PARAMS];
@@ -571,7 +589,7 @@ static int pg_exec(struct db *db, const char *sql, const struct db_param *params
     if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
         return pg_error(db, r, sql);
     }
-    int rc = 0;
+    rc = 0;
     if (res) {
         res->ncols = s == PGRES_TUPLES_OK ? (size_t)pq.PQnfields(r) : 0;
         res->changes = atoll(pq.PQcmdTuples(r));
@@ -638,6 +656,10 @@ int db_script(struct db *db, const char *sql)
             return code;
         }
         return 0;
+    }
+    int rc = pg_ready(db);
+    if (rc != 0) {
+        return rc;
     }
     PGresult *r = pq.PQexec(db->pg, sql);
     ExecStatusType s = r ? pq.PQresultStatus(r) : PGRES_FATAL_ERROR;
@@ -739,6 +761,11 @@ bool db_alive(struct db *db)
     bool ok = r && pq.PQresultStatus(r) == PGRES_TUPLES_OK;
     pq.PQclear(r);
     return ok;
+}
+
+unsigned db_generation(const struct db *db)
+{
+    return db->generation;
 }
 
 int db_reconnect(struct db *db)

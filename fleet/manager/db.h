@@ -110,5 +110,11 @@ bool db_in_transaction(const struct db *db);
  */
 bool db_alive(struct db *db);
 int db_reconnect(struct db *db);
+/*
+ * PostgreSQL: how many times the connection was opened (db_exec reopens a
+ * connection found dead when no transaction is open); a change means session
+ * state was lost. Always 0 on SQLite.
+ */
+unsigned db_generation(const struct db *db);
 
 #endif

@@ -23,6 +23,7 @@
 struct ef_store {
     struct db *db;
     bool leader;
+    unsigned leader_gen; /* the connection generation that took the lock */
     char err[512];
 };
 
@@ -291,12 +292,13 @@ int ef_store_leader_try(struct ef_store *st, bool *leader)
         *leader = true;
         return 0;
     }
-    if (st->leader && db_alive(st->db)) {
+    /* The lock lives as long as the connection that took it. */
+    if (st->leader && db_generation(st->db) == st->leader_gen && db_alive(st->db)) {
         *leader = true;
         return 0;
     }
-    if (st->leader || !db_alive(st->db)) { /* the connection, and with it the lock, is gone */
-        st->leader = false;
+    st->leader = false;
+    if (!db_alive(st->db)) {
         int rc = db_reconnect(st->db);
         if (rc != 0) {
             return dbfail(st, rc);
@@ -310,6 +312,7 @@ int ef_store_leader_try(struct ef_store *st, bool *leader)
     }
     const char *t = db_get_text(&res, 0, 0);
     st->leader = t && (t[0] == 't' || t[0] == '1');
+    st->leader_gen = db_generation(st->db);
     db_res_clear(&res);
     *leader = st->leader;
     return 0;

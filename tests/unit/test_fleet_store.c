@@ -961,6 +961,41 @@ static void test_two_handles(void)
         }
     }
     CU_ASSERT_TRUE(lb);
+    if (backend == PG) {
+        struct ef_store *c = open_url(url);
+        bool lc = true;
+        CU_ASSERT_EQUAL(ef_store_leader_try(c, &lc), 0);
+        CU_ASSERT_FALSE(lc);
+        /* The server drops every connection to this database, the leader's with its lock. */
+        struct db *adm = NULL;
+        char err[256];
+        CU_ASSERT_EQUAL_FATAL(db_open(url, &adm, err, sizeof(err)), 0);
+        CU_ASSERT_EQUAL(db_exec(adm,
+                                "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity "
+                                "WHERE datname = current_database() AND pid <> pg_backend_pid()",
+                                NULL, 0, NULL),
+                        0);
+        db_close(adm);
+        /* The first call on the dead connection fails with the reason; the next reconnects. */
+        int64_t v = 0;
+        CU_ASSERT_EQUAL(ef_store_counter_next(b, "x", &v), EF_EIO);
+        CU_ASSERT_PTR_NOT_NULL(strstr(ef_store_errmsg(b), "postgresql"));
+        CU_ASSERT_EQUAL(ef_store_counter_next(b, "x", &v), 0);
+        CU_ASSERT_EQUAL(v, 1);
+        /* The lock went with the old connection: another replica takes it, and the old
+         * leader, although its handle works again, knows it is no longer the leader. */
+        CU_ASSERT_EQUAL(ef_store_leader_try(c, &lc), 0);
+        CU_ASSERT_TRUE(lc);
+        CU_ASSERT_EQUAL(ef_store_leader_try(b, &lb), 0);
+        CU_ASSERT_FALSE(lb);
+        ef_store_close(c);
+        CU_ASSERT_EQUAL(ef_store_leader_try(b, &lb), 0);
+        for (int i = 0; i < 50 && !lb; i++) {
+            usleep(20000);
+            CU_ASSERT_EQUAL(ef_store_leader_try(b, &lb), 0);
+        }
+        CU_ASSERT_TRUE(lb);
+    }
     ef_store_close(b);
 }
 
@@ -1065,7 +1100,8 @@ static int add_tests(CU_pSuite s)
            !CU_add_test(s, "provisioning and API tokens, counters", test_tokens) ||
            !CU_add_test(s, "blobs and snapshots", test_blobs_and_snapshots) ||
            !CU_add_test(s, "rollouts, progress, audit", test_rollouts_and_audit) ||
-           !CU_add_test(s, "two handles, two threads, leader lock", test_two_handles) ||
+           !CU_add_test(s, "two handles, two threads, leader lock, lost connection",
+                        test_two_handles) ||
            !CU_add_test(s, "batch update of 10,000 devices", test_batch_10000);
 }
 
