@@ -1047,17 +1047,24 @@ static void test_batch_10000(void)
                                          .result = i == 7 ? result : NULL};
     }
     rows[NDEV] = (struct ef_store_live){.id = "not-enrolled", .online = true};
-    double t2 = now_s();
-    CU_ASSERT_EQUAL(ef_store_devices_update_live(st, rows, NDEV + 1), 0);
-    double t3 = now_s();
+    /* The manager flushes over and over: time three flushes of all 10,000. */
+    double t[4];
+    t[0] = now_s();
+    for (int k = 0; k < 3; k++) {
+        for (int i = 0; i < NDEV; i++) {
+            rows[i].last_seen += k;
+        }
+        CU_ASSERT_EQUAL(ef_store_devices_update_live(st, rows, NDEV + 1), 0);
+        t[k + 1] = now_s();
+    }
     printf("\n    %s: insert 10,000 devices %.3f s; update_live of 10,000 devices (one "
-           "transaction) %.3f s\n",
-           backend == PG ? "postgresql" : "sqlite", t1 - t0, t3 - t2);
+           "transaction each) %.3f s, %.3f s, %.3f s\n",
+           backend == PG ? "postgresql" : "sqlite", t1 - t0, t[1] - t[0], t[2] - t[1], t[3] - t[2]);
 
     struct ef_store_device d;
     CU_ASSERT_EQUAL_FATAL(ef_store_device_get(st, "dev-09999", &d), 0);
     CU_ASSERT_FALSE(d.online);
-    CU_ASSERT_EQUAL(d.last_seen, 1795000000000LL + 9999);
+    CU_ASSERT_EQUAL(d.last_seen, 1795000000000LL + 9999 + 3);
     CU_ASSERT_DOUBLE_EQUAL(d.cpu, 99.99, 1e-9);
     CU_ASSERT_EQUAL(d.rss, 4009999);
     CU_ASSERT_EQUAL(d.msgs, 99990);
