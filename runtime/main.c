@@ -14,6 +14,7 @@
 #include "manager/manager.h"
 
 #include "agent/agent.h"
+#include "cli/fleet_cli.h"
 
 static const char *const usage =
     "usage: edgeflow run [FLOWS] [--settings FILE] [--user-dir DIR] [--port N] [--host ADDR]\n"
@@ -22,6 +23,7 @@ static const char *const usage =
     "       edgeflow nodes [--json] [--plugin-dir DIR]...\n"
     "       edgeflow agent --state-dir DIR [--manager URL --token TOKEN] ...  (docs/cli.md)\n"
     "       edgeflow hash-pw          (reads a password on stdin, prints its bcrypt hash)\n"
+    "       edgeflow fleet COMMAND ... (the fleet manager's REST client: edgeflow fleet help)\n"
     "       edgeflow version\n"
     "       edgeflow manager [--data-dir DIR] [--store URL] [--broker URL] ...  (fleet manager)\n";
 
@@ -377,6 +379,9 @@ static int cmd_hash_pw(void)
 
 int main(int argc, char **argv)
 {
+    if (argc >= 2 && !strcmp(argv[1], "fleet")) {
+        return ef_fleet_cli_main(argc - 2, argv + 2);
+    }
     struct cli c;
     if (argc >= 2 && !strcmp(argv[1], "manager")) {
         return fleet_manager_main(argc - 1, argv + 1);
