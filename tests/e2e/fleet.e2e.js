@@ -86,7 +86,7 @@ async function startFleet(dir) {
     const conf = path.join(dir, "mosquitto.conf");
     fs.writeFileSync(conf, (process.getuid && process.getuid() === 0 ? "user root\n" : "") +
         "listener " + bport + " 127.0.0.1\nallow_anonymous true\npersistence false\n");
-    const mosq = child("mosquitto", ["mosquitto", "-c", conf]);
+    const mosq = child("mosquitto", [process.env.EF_MOSQUITTO || "mosquitto", "-c", conf]);
     await waitFor("mosquitto", () => new Promise((resolve) => {
         const s = require("net").connect(bport, "127.0.0.1", () => { s.end(); resolve(true); });
         s.on("error", () => resolve(false));
