@@ -96,15 +96,28 @@ def status_kb(pid, key):
     return -1
 
 
-def pss_kb(pid):
+def rollup_kb(pid, keys):
+    """The sum of the given fields of /proc/PID/smaps_rollup (kB); -1 when unreadable."""
+    total, seen = 0, False
     try:
         with open("/proc/%d/smaps_rollup" % pid) as f:
             for line in f:
-                if line.startswith("Pss:"):
-                    return int(line.split()[1])
+                k = line.split(":", 1)[0]
+                if k in keys:
+                    total += int(line.split()[1])
+                    seen = True
     except OSError:
         pass
-    return -1
+    return total if seen else -1
+
+
+def pss_kb(pid):
+    return rollup_kb(pid, ("Pss",))
+
+
+def uss_kb(pid):
+    """Private pages only: what one more process costs."""
+    return rollup_kb(pid, ("Private_Clean", "Private_Dirty"))
 
 
 def port_open(port, proc):
@@ -115,6 +128,15 @@ def port_open(port, proc):
         return True
     except OSError:
         return False
+
+
+def mem_used_kb():
+    m = {}
+    with open("/proc/meminfo") as f:
+        for line in f:
+            k, v = line.split(":", 1)
+            m[k] = int(v.split()[0])
+    return m["MemTotal"] - m["MemAvailable"]
 
 
 def median(xs):
@@ -150,6 +172,7 @@ def flows(label, rate):
 
 def main():
     work = tempfile.mkdtemp(prefix="ef-fleet-scale-")
+    mem0 = mem_used_kb()
     procs = []
     agents = []
     result = {"agents": N, "waves": WAVES, "health_s": HEALTH_S}
@@ -248,6 +271,7 @@ def main():
 
         rss = [status_kb(a.pid, "VmRSS") for a in agents]
         pss = [pss_kb(a.pid) for a in agents]
+        uss = [uss_kb(a.pid) for a in agents]
         result.update({
             "manager_rss_kb": status_kb(mgr.pid, "VmRSS"), "manager_hwm_kb": status_kb(mgr.pid, "VmHWM"),
             "manager_cpu_total_s": round(cpu_s(mgr.pid), 2),
@@ -256,6 +280,8 @@ def main():
             "agent_rss_mean_kb": round(sum(rss) / len(rss)), "agent_rss_median_kb": median(rss),
             "agent_rss_max_kb": max(rss),
             "agent_pss_mean_kb": round(sum(pss) / len(pss)), "agent_pss_median_kb": median(pss),
+            "agent_uss_mean_kb": round(sum(uss) / len(uss)),
+            "free_mem_used_kb": mem_used_kb() - mem0,
         })
         log("manager: RSS %.1f MB (peak %.1f MB), CPU %.1f s in total, %.2f s during rollout 2"
             % (result["manager_rss_kb"] / 1024, result["manager_hwm_kb"] / 1024,
@@ -263,10 +289,12 @@ def main():
         log("mosquitto: RSS %.1f MB (peak %.1f MB), CPU %.1f s in total, %.2f s during rollout 2"
             % (result["broker_rss_kb"] / 1024, result["broker_hwm_kb"] / 1024,
                result["broker_cpu_total_s"], r2["broker_cpu_s"]))
-        log("agents: RSS mean %.2f MB (median %.2f, max %.2f), PSS mean %.2f MB (median %.2f)"
+        log("agents: RSS mean %.2f MB (median %.2f, max %.2f), PSS mean %.2f MB (median %.2f), "
+            "private (USS) mean %.2f MB; the machine's used memory grew by %.0f MB"
             % (result["agent_rss_mean_kb"] / 1024, result["agent_rss_median_kb"] / 1024,
                result["agent_rss_max_kb"] / 1024, result["agent_pss_mean_kb"] / 1024,
-               result["agent_pss_median_kb"] / 1024))
+               result["agent_pss_median_kb"] / 1024, result["agent_uss_mean_kb"] / 1024,
+               result["free_mem_used_kb"] / 1024))
         print("RESULT " + json.dumps(result), flush=True)
         return 0
     except Exception as e:  # report what was reached, then clean up
