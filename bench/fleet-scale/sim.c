@@ -881,6 +881,34 @@ static long rss_kb(int pid)
     return kb;
 }
 
+/*
+ * What the manager shows of the group (GET /devices): how many devices are
+ * online and how many were seen within two heartbeat periods.
+ */
+static void manager_view(struct sim *s, int *online, int *recent)
+{
+    char path[256];
+    int st;
+    snprintf(path, sizeof(path), "/fleet/v1/devices?group=%s", s->group);
+    char *r = http(s, "GET", path, s->api_token, NULL, &st);
+    *online = *recent = 0;
+    if (!r || st != 200) {
+        fprintf(stderr, "sim: GET %s: HTTP %d\n", path, st);
+        free(r);
+        return;
+    }
+    long long since = (long long)wall_ms() - 2000LL * s->hb;
+    for (const char *p = strstr(r, "\"online\":true"); p; p = strstr(p + 1, "\"online\":true")) {
+        (*online)++;
+    }
+    for (const char *p = strstr(r, "\"lastSeen\":"); p; p = strstr(p + 1, "\"lastSeen\":")) {
+        if (strtoll(p + 11, NULL, 10) >= since) {
+            (*recent)++;
+        }
+    }
+    free(r);
+}
+
 /* Creates a snapshot and a rollout of it to the group; seconds until it completed (-1: not). */
 static double do_rollout(struct sim *s, int *next_connect, uint64_t *last_tick, char *rid,
                          size_t rlen, char *final_state, size_t flen)
@@ -1023,6 +1051,7 @@ int main(int argc, char **argv)
     uint64_t w0 = now_ms();
     run_loop(&s, w0 + (uint64_t)s.seconds * 1000u, &next, &last_tick);
     double win = (double)(now_ms() - w0) / 1000.0;
+    long hb_win = s.hb_sent - hb0;
     long long c1 = cpu_ticks(s.manager_pid), b1 = s.broker_pid ? cpu_ticks(s.broker_pid) : -1;
     double hz = (double)sysconf(_SC_CLK_TCK);
     if (c0 < 0 || c1 < 0) {
@@ -1032,12 +1061,16 @@ int main(int argc, char **argv)
     double bcpu = b0 >= 0 && b1 >= 0 ? 100.0 * (double)(b1 - b0) / hz / win : -1;
     long mrss = rss_kb(s.manager_pid), brss = s.broker_pid ? rss_kb(s.broker_pid) : -1;
     printf("sim: steady %.0f s, %ld heartbeats (%.0f/s): manager %.2f%% of one core, RSS %.1f MB",
-           win, s.hb_sent - hb0, (double)(s.hb_sent - hb0) / win, mcpu, (double)mrss / 1024.0);
+           win, hb_win, (double)hb_win / win, mcpu, (double)mrss / 1024.0);
     if (s.broker_pid) {
         printf("; broker %.2f%%, RSS %.1f MB", bcpu, (double)brss / 1024.0);
     }
     printf("\n");
     fflush(stdout);
+    int seen_online = 0, seen_recent = 0;
+    manager_view(&s, &seen_online, &seen_recent);
+    printf("sim: the manager shows %d devices online, %d with a heartbeat in the last %d s\n",
+           seen_online, seen_recent, 2 * s.hb);
     double roll_s = -1;
     char rid[128] = "", rstate[64] = "";
     long mrss_after = -1;
@@ -1053,9 +1086,10 @@ int main(int argc, char **argv)
     printf("RESULT {\"devices\":%d,\"heartbeat_s\":%d,\"connect_s\":%.1f,\"window_s\":%.1f,"
            "\"heartbeats_per_s\":%.1f,\"manager_cpu_pct\":%.2f,\"manager_rss_kb\":%ld,"
            "\"broker_cpu_pct\":%.2f,\"broker_rss_kb\":%ld,\"disconnects\":%ld,"
-           "\"desired_bad\":%ld,\"rollout\":\"%s\",\"rollout_state\":\"%s\",\"rollout_s\":%.1f,"
+           "\"desired_bad\":%ld,\"manager_online\":%d,\"manager_recent\":%d,\"rollout\":\"%s\","
+           "\"rollout_state\":\"%s\",\"rollout_s\":%.1f,"
            "\"manager_rss_after_rollout_kb\":%ld}\n",
-           s.n, s.hb, connect_s, win, (double)(s.hb_sent - hb0) / win, mcpu, mrss, bcpu, brss,
-           s.disconnects, s.desired_bad, rid, rstate, roll_s, mrss_after);
+           s.n, s.hb, connect_s, win, (double)hb_win / win, mcpu, mrss, bcpu, brss, s.disconnects,
+           s.desired_bad, seen_online, seen_recent, rid, rstate, roll_s, mrss_after);
     return 0;
 }
