@@ -11,6 +11,7 @@
 #include "runtime.h"
 #include "password.h"
 #include "server.h"
+#include "cli/fleet_cli.h"
 #include "manager/manager.h"
 
 static const char *const usage =
@@ -19,8 +20,9 @@ static const char *const usage =
     "       edgeflow check FLOWS [--plugin-dir DIR]...\n"
     "       edgeflow nodes [--json] [--plugin-dir DIR]...\n"
     "       edgeflow hash-pw          (reads a password on stdin, prints its bcrypt hash)\n"
-    "       edgeflow version\n"
-    "       edgeflow manager [--data-dir DIR] [--store URL] [--broker URL] ...  (fleet manager)\n";
+    "       edgeflow fleet COMMAND ... (the fleet manager's REST client: edgeflow fleet help)\n"
+    "       edgeflow manager [--data-dir DIR] [--store URL] [--broker URL] ...  (fleet manager)\n"
+    "       edgeflow version\n";
 
 struct cli {
     const char *cmd;
@@ -374,6 +376,9 @@ static int cmd_hash_pw(void)
 
 int main(int argc, char **argv)
 {
+    if (argc >= 2 && !strcmp(argv[1], "fleet")) {
+        return ef_fleet_cli_main(argc - 2, argv + 2);
+    }
     struct cli c;
     if (argc >= 2 && !strcmp(argv[1], "manager")) {
         return fleet_manager_main(argc - 1, argv + 1);

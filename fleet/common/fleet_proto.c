@@ -962,6 +962,17 @@ static int desired_read(const struct ef_val *doc, const char *device, struct fle
             return EF_ENOMEM;
         }
     }
+    const struct ef_val *senv = ef_val_obj_get(snap, "env");
+    d->snapshot_env = d->env;
+    if (senv && ef_val_type(senv) != EF_NULL) {
+        if ((rc = check_env(senv, err, errlen)) != 0) {
+            char e2[200];
+            snprintf(e2, sizeof(e2), "desired: snapshot.%s", err ? err : "env is bad");
+            seterr(err, errlen, "%s", e2);
+            return rc;
+        }
+        d->snapshot_env = senv;
+    }
     if ((rc = get_str(doc, "desired", "credentialSecret", false, true, 8192, &d->credential_secret,
                       err, errlen)) ||
         (rc = get_str(doc, "desired", "filesUrl", false, true, 2048, &d->files_url, err, errlen)) ||
@@ -1017,7 +1028,7 @@ int fleet_desired_read(const struct ef_val *doc, const char *device, struct flee
 int fleet_desired_check_id(const struct fleet_desired *d, char *err, size_t errlen)
 {
     char id[65];
-    int rc = fleet_snapshot_id(d->files, d->nfiles, d->env, id, err, errlen);
+    int rc = fleet_snapshot_id(d->files, d->nfiles, d->snapshot_env, id, err, errlen);
     if (rc != 0) {
         return rc;
     }

@@ -210,13 +210,14 @@ struct fleet_desired {
     const char *description;  /* NULL when absent */
     struct fleet_file *files; /* allocated; paths and hashes borrowed */
     size_t nfiles;
-    const struct ef_val *env;      /* object of strings ({} when absent) */
-    const char *credential_secret; /* base64 sealed box, NULL when absent */
-    double health_seconds;         /* default 10 */
-    uint64_t health_max_errors;    /* default 0 */
-    uint32_t heartbeat;            /* seconds, default 10 */
-    const char *files_url;         /* NULL when absent (then no file can be fetched) */
-    const char *rollout;           /* NULL outside a rollout */
+    const struct ef_val *env;          /* effective env: object of strings ({} when absent) */
+    const struct ef_val *snapshot_env; /* snapshot.env, the one of the id (env when absent) */
+    const char *credential_secret;     /* base64 sealed box, NULL when absent */
+    double health_seconds;             /* default 10 */
+    uint64_t health_max_errors;        /* default 0 */
+    uint32_t heartbeat;                /* seconds, default 10 */
+    const char *files_url;             /* NULL when absent (then no file can be fetched) */
+    const char *rollout;               /* NULL outside a rollout */
 };
 /*
  * Reads and validates a desired document: type, device (equal to `device`
@@ -228,7 +229,7 @@ struct fleet_desired {
  */
 int fleet_desired_read(const struct ef_val *doc, const char *device, struct fleet_desired *d,
                        char *err, size_t errlen);
-/* Recomputes the snapshot id from files and env. 0, or EF_EINVAL when it differs. */
+/* Recomputes the snapshot id from files and snapshot_env. 0, or EF_EINVAL when it differs. */
 int fleet_desired_check_id(const struct fleet_desired *d, char *err, size_t errlen);
 /* Frees d->files; d can then be read into again. */
 void fleet_desired_clear(struct fleet_desired *d);

@@ -362,6 +362,28 @@ static void test_desired(void)
     CU_ASSERT_EQUAL(fleet_desired_read(doc, "dev-1", &d, err, sizeof(err)), 0);
     CU_ASSERT_EQUAL(fleet_desired_check_id(&d, err, sizeof(err)), EF_EINVAL);
     fleet_desired_clear(&d);
+    /* device overrides: the id is the one of snapshot.env, env is what the device runs */
+    {
+        struct fleet_file f = {"flows.json", c, 5};
+        struct ef_val *senv = J("{\"A\":\"1\"}");
+        char sid[65];
+        CU_ASSERT_EQUAL(fleet_snapshot_id(&f, 1, senv, sid, err, sizeof(err)), 0);
+        ef_val_unref(senv);
+        char t2[2048];
+        snprintf(t2, sizeof(t2),
+                 "{\"type\":\"desired\",\"device\":\"dev-1\",\"seq\":4,\"snapshot\":{\"id\":"
+                 "\"%s\",\"files\":[{\"path\":\"flows.json\",\"sha256\":\"%s\",\"size\":5}],"
+                 "\"env\":{\"A\":\"1\"}},\"env\":{\"A\":\"1\",\"B\":\"2\"}}",
+                 sid, c);
+        struct ef_val *d2 = fleet_doc_parse(t2, strlen(t2), FLEET_MAX_DESIRED, &type, err, 256);
+        CU_ASSERT_EQUAL(fleet_desired_read(d2, "dev-1", &d, err, sizeof(err)), 0);
+        CU_ASSERT_EQUAL(fleet_desired_check_id(&d, err, sizeof(err)), 0);
+        CU_ASSERT_EQUAL(ef_val_obj_len(d.env), 2);
+        CU_ASSERT_EQUAL(d.heartbeat, 10);
+        CU_ASSERT_DOUBLE_EQUAL(d.health_seconds, 10, 1e-9);
+        fleet_desired_clear(&d);
+        ef_val_unref(d2);
+    }
     /* revoked is not desired */
     struct fleet_revoked r;
     CU_ASSERT_EQUAL(fleet_revoked_read(doc, "dev-1", &r, err, sizeof(err)), EF_EINVAL);
