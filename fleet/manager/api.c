@@ -707,6 +707,9 @@ static void post_rollout(struct mgr *m, struct srv_conn *c, const char *actor)
         goto out;
     }
     struct ef_store_snapshot s = {0};
+    if (snap && !strcmp(snap, "latest")) {
+        snap = NULL;
+    }
     int rc = snap ? ef_store_snapshot_get(m->st, snap, group, &s)
                   : ef_store_snapshot_latest(m->st, group, &s);
     if (rc != 0) {
