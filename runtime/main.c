@@ -13,12 +13,14 @@
 #include "server.h"
 #include "cli/fleet_cli.h"
 #include "manager/manager.h"
+#include "agent/agent.h"
 
 static const char *const usage =
     "usage: edgeflow run [FLOWS] [--settings FILE] [--user-dir DIR] [--port N] [--host ADDR]\n"
     "                    [--debug-stdout] [--plugin-dir DIR]... [--log-level LEVEL]\n"
     "       edgeflow check FLOWS [--plugin-dir DIR]...\n"
     "       edgeflow nodes [--json] [--plugin-dir DIR]...\n"
+    "       edgeflow agent --state-dir DIR [--manager URL --token TOKEN] ...  (docs/cli.md)\n"
     "       edgeflow hash-pw          (reads a password on stdin, prints its bcrypt hash)\n"
     "       edgeflow fleet COMMAND ... (the fleet manager's REST client: edgeflow fleet help)\n"
     "       edgeflow manager [--data-dir DIR] [--store URL] [--broker URL] ...  (fleet manager)\n"
@@ -382,6 +384,9 @@ int main(int argc, char **argv)
     struct cli c;
     if (argc >= 2 && !strcmp(argv[1], "manager")) {
         return fleet_manager_main(argc - 1, argv + 1);
+    }
+    if (argc >= 2 && !strcmp(argv[1], "agent")) {
+        return fleet_agent_main(argc - 1, argv + 1);
     }
     if (parse_args(argc, argv, &c) != 0) {
         fputs(usage, stderr);

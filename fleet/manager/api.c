@@ -996,7 +996,8 @@ static void enrol(struct mgr *m, struct srv_conn *c)
             if (use_name && attempt == 0) {
                 snprintf(id, sizeof(id), "%s", name);
             } else {
-                snprintf(id, sizeof(id), "%s-%06x", base, randombytes_uniform(0x1000000));
+                snprintf(id, sizeof(id), "%.56s-%06x", base,
+                         (unsigned)randombytes_uniform(0x1000000) & 0xffffffu);
             }
             struct ef_store_device d = {.id = id,
                                         .name = (char *)name,

@@ -5,14 +5,18 @@
  * against a real broker.
  *
  *   fleet_tool keygen KEYFILE          creates (or loads) a key, prints its public key
+ *   fleet_tool seedkey HEX KEYFILE     writes the key made from a 32-byte seed (fuzz corpus)
  *   fleet_tool sign KEYFILE            signs the document on stdin, prints the envelope
  *   fleet_tool seal PK_B64 SECRET      prints the sealed box (base64)
+ *   fleet_tool verify-proof TOKEN PK PROOF   exit 0 when the enrolment proof is valid
  *   fleet_tool snapid                  stdin {"files":[{path,sha256,size}],"env":{}}: prints the id
  *   fleet_tool mqtt-selftest URI       exercises fleet_mqtt; exit 0 when every check passed
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <sodium.h>
 
 #include "common/fleet_mqtt.h"
 #include "common/fleet_proto.h"
@@ -292,10 +296,28 @@ int main(int argc, char **argv)
         puts(id);
         return 0;
     }
+    if (argc == 4 && !strcmp(argv[1], "seedkey")) {
+        uint8_t seed[32];
+        struct fleet_key k;
+        size_t n = 0;
+        if (sodium_hex2bin(seed, sizeof(seed), argv[2], strlen(argv[2]), NULL, &n, NULL) != 0 ||
+            n != sizeof(seed)) {
+            fprintf(stderr, "the seed is 64 hex digits\n");
+            return 1;
+        }
+        crypto_sign_seed_keypair(k.pk, k.sk, seed);
+        char *b = fleet_b64_encode(k.sk, sizeof(k.sk));
+        int rc = fleet_write_atomic(argv[3], b, strlen(b), 0600, err, sizeof(err));
+        free(b);
+        return rc == 0 ? 0 : 1;
+    }
+    if (argc == 5 && !strcmp(argv[1], "verify-proof")) {
+        return fleet_enrol_proof_verify(argv[2], argv[3], argv[4]) == 0 ? 0 : 1;
+    }
     if (argc == 3 && !strcmp(argv[1], "mqtt-selftest")) {
         return mqtt_selftest(argv[2]);
     }
     fprintf(stderr, "usage: fleet_tool keygen KEYFILE | sign KEYFILE | seal PK SECRET | snapid | "
-                    "mqtt-selftest URI\n");
+                    "verify-proof TOKEN PK PROOF | mqtt-selftest URI\n");
     return 2;
 }
