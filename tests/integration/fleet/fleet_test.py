@@ -156,7 +156,14 @@ def waves(e):
     s1 = e.snapshot(1)
     e.wait_rollout(e.rollout(s1, strategy="all")["id"], "completed")
     s2 = e.snapshot(2)
-    r = e.rollout(s2, strategy="waves", waves=[1, "40%", "100%"], healthSeconds=2)
+    # started with the CLI (edgeflow fleet, a client of the REST API)
+    out = subprocess.run([e.binary, "fleet", "rollout-start", "line-1", "latest", "--waves",
+                          "1,40%,100%", "--health-seconds", "2", "--wave-timeout", "30",
+                          "--url", e.mgr.url(""), "--json"],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    r = json.loads(out.stdout)
+    assert r["snapshot"] == s2["id"] and r["healthSeconds"] == 2, r
     rid = r["id"]
     waves_of = {d["id"]: d["wave"] for d in r["devices"]}
     # sorted by id; 40% of 5 is 2 devices in all, 100% the rest
