@@ -11,10 +11,9 @@
 #include "runtime.h"
 #include "password.h"
 #include "server.h"
-#include "manager/manager.h"
-
-#include "agent/agent.h"
 #include "cli/fleet_cli.h"
+#include "manager/manager.h"
+#include "agent/agent.h"
 
 static const char *const usage =
     "usage: edgeflow run [FLOWS] [--settings FILE] [--user-dir DIR] [--port N] [--host ADDR]\n"
@@ -24,8 +23,8 @@ static const char *const usage =
     "       edgeflow agent --state-dir DIR [--manager URL --token TOKEN] ...  (docs/cli.md)\n"
     "       edgeflow hash-pw          (reads a password on stdin, prints its bcrypt hash)\n"
     "       edgeflow fleet COMMAND ... (the fleet manager's REST client: edgeflow fleet help)\n"
-    "       edgeflow version\n"
-    "       edgeflow manager [--data-dir DIR] [--store URL] [--broker URL] ...  (fleet manager)\n";
+    "       edgeflow manager [--data-dir DIR] [--store URL] [--broker URL] ...  (fleet manager)\n"
+    "       edgeflow version\n";
 
 struct cli {
     const char *cmd;

@@ -1,7 +1,11 @@
 /*
- * agent_http.h - the agent's HTTP calls on the loop (libcurl's multi
- * interface through the runtime's curl_loop): the enrolment POST and file
- * downloads streamed to disk with their size and sha256 checked on the way.
+ * agent_http.h - the agent's HTTP calls on the loop: the enrolment POST and
+ * file downloads streamed to disk with their size and sha256 checked on the
+ * way. http:// URLs use a small HTTP/1.1 client on libuv (one connection
+ * per request, Content-Length, chunked or read-to-close bodies), so an
+ * agent never maps libcurl and its TLS stack (about 6 MB of RSS); https://
+ * URLs go through libcurl's multi interface (the runtime's curl_loop),
+ * loaded on first use.
  *
  * Loop-thread only. A request's done callback runs exactly once unless the
  * request is cancelled first; the request is freed right after it returns.
@@ -26,7 +30,7 @@ typedef void (*agent_http_post_done)(void *ud, int status, const char *err, cons
 /* Download result: err NULL when the file is in place, verified. */
 typedef void (*agent_http_fetch_done)(void *ud, const char *err);
 
-/* A client on uv; NULL with err set when libcurl cannot be loaded. */
+/* A client on uv (libcurl is loaded only for the first https:// request). NULL on OOM. */
 struct agent_http *agent_http_new(uv_loop_t *uv, char *err, size_t errlen);
 /*
  * POSTs body (copied) as application/json. Answers are capped at 64 KiB.

@@ -707,6 +707,9 @@ static void post_rollout(struct mgr *m, struct srv_conn *c, const char *actor)
         goto out;
     }
     struct ef_store_snapshot s = {0};
+    if (snap && !strcmp(snap, "latest")) {
+        snap = NULL;
+    }
     int rc = snap ? ef_store_snapshot_get(m->st, snap, group, &s)
                   : ef_store_snapshot_latest(m->st, group, &s);
     if (rc != 0) {
@@ -993,7 +996,8 @@ static void enrol(struct mgr *m, struct srv_conn *c)
             if (use_name && attempt == 0) {
                 snprintf(id, sizeof(id), "%s", name);
             } else {
-                snprintf(id, sizeof(id), "%s-%06x", base, randombytes_uniform(0x1000000));
+                snprintf(id, sizeof(id), "%.56s-%06x", base,
+                         (unsigned)randombytes_uniform(0x1000000) & 0xffffffu);
             }
             struct ef_store_device d = {.id = id,
                                         .name = (char *)name,

@@ -1,7 +1,8 @@
 """
 fleetlib.py - helpers for the fleet manager's end-to-end tests: a real
-`edgeflow manager` process, its REST API, a small MQTT 3.1.1 client, and
-SimDevice, a device that speaks docs/fleet-protocol.md at the protocol level
+`edgeflow manager` process, its REST API, a small MQTT 3.1.1 client,
+AgentDevice (a real `edgeflow agent` process) and SimDevice, a device that
+speaks docs/fleet-protocol.md at the protocol level
 (enrolment with an ed25519 proof, verified signed desired documents, file
 downloads checked by sha256 and snapshot id, state with a last will,
 heartbeats, commands, revocation). The brokers come from ../mqtt/mqttlib.py.
@@ -268,9 +269,11 @@ def snapshot_id(files, env):
 
 class SimDevice:
     """A device at the protocol level (see the module comment). It reports a
-    snapshot healthy after health.seconds unless its flows contain a node of
-    type "sim-error" (a node that errors): then it goes back to its previous
+    snapshot healthy after health.seconds unless its flows contain a function
+    node that throws (a node that errors): then it goes back to its previous
     snapshot and reports "failed", as the agent does."""
+
+    dev_cls_connects = True  # the test connects it after enrolment
 
     def __init__(self, manager, broker_port, name, token, labels=None):
         self.manager = manager
@@ -438,7 +441,7 @@ class SimDevice:
         self.previous, self.running = self.running, sid
         self.health = "starting"
         self._report(seq, sid, "applying")
-        bad = any(n.get("type") == "sim-error" for n in flows)
+        bad = any(n.get("type") == "function" and "throw" in n.get("func", "") for n in flows)
         time.sleep(min(doc["health"]["seconds"], 1.0) if bad else doc["health"]["seconds"])
         if self.last_seq != seq:
             return  # a newer desired document took over
@@ -450,3 +453,99 @@ class SimDevice:
         self.health = "healthy"
         self.applied.append(sid)
         self._report(seq, sid, "applied")
+
+
+# ---------------------------------------------------------------- real agent
+
+
+class AgentDevice:
+    """A real `edgeflow agent` process with the same face as SimDevice for the tests: it
+    enrols with a provisioning token, and what it runs is read from the state it publishes
+    (watched with a subscription to its retained state topic)."""
+
+    dev_cls_connects = False  # the process connects by itself
+
+    def __init__(self, manager, broker_port, name, token, labels=None):
+        self.manager = manager
+        self.broker_port = broker_port
+        self.name = name
+        self.dir = os.path.join(manager.dir, "..", "agent-" + name)
+        os.makedirs(self.dir, exist_ok=True)
+        self.proc = None
+        self.running = None
+        self.health = None
+        self.result = None
+        self.applied = []
+        self.rejected = []
+        self.env = {}
+        self.exit_status = None
+        self.enrol_token = token
+        self.connect()
+        wait(lambda: os.path.exists(os.path.join(self.dir, "enrolment.json")), 20,
+             what="agent %s enrolled" % name)
+        with open(os.path.join(self.dir, "enrolment.json")) as f:
+            e = json.load(f)
+        self.id = e["deviceId"]
+        self.token = e["broker"]["password"]
+        self.prefix = e["topicPrefix"]
+        self.watch = Mqtt(broker_port, "watch-" + self.id, self._state)
+        self.watch.subscribe("%s/d/%s/state" % (self.prefix, self.id), 1)
+
+    def _state(self, topic, payload, retained):
+        if not payload:
+            return
+        s = json.loads(payload)
+        if not s.get("online"):
+            return
+        self.running, self.health, self.result = s.get("snapshot"), s.get("health"), \
+            s.get("result")
+        if self.health == "healthy" and self.running and self.running not in self.applied:
+            self.applied.append(self.running)
+        r = self.result or {}
+        if r.get("status") == "rejected" and r.get("reason") not in self.rejected:
+            self.rejected.append(r.get("reason"))
+
+    def connect(self):
+        args = [self.manager.binary, "agent", "--state-dir", self.dir, "--name", self.name,
+                "--manager", self.manager.url(""), "--token", self.enrol_token,
+                "--log-level", "debug"]
+        self.log = open(os.path.join(self.dir, "log.txt"), "a")
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=self.log)
+        mqttlib._procs.append(self.proc)
+        threading.Thread(target=self._reap, args=(self.proc,), daemon=True).start()
+
+    def _reap(self, proc):
+        rc = proc.wait()
+        if proc is self.proc:
+            self.exit_status = rc
+
+    def go_offline(self):
+        """SIGKILL: the connection drops and the broker publishes the agent's will."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self.watch.disconnect()
+        with open(os.path.join(self.dir, "log.txt")) as f:
+            text = f.read()
+        if "Sanitizer" in text or "runtime error:" in text:
+            raise RuntimeError("agent %s: sanitizer report:\n%s" % (self.name, text[-4000:]))
+
+    def enrol(self, token, labels=None, expect=201):
+        """Enrols again with the agent's own key (read from its key file) through the API."""
+        with open(os.path.join(self.dir, "device.key")) as f:
+            sk = base64.b64decode(f.read().strip())
+        key = Ed25519PrivateKey.from_private_bytes(sk[:32])
+        pk = b64(key.public_key().public_bytes(serialization.Encoding.Raw,
+                                               serialization.PublicFormat.Raw))
+        msg = ("edgeflow-enrol:%s:%s" % (token, pk)).encode()
+        body = {"token": token, "name": self.name, "publicKey": pk,
+                "proof": b64(key.sign(msg))}
+        return self.manager.call("POST", "/enrol", body, token="", expect=expect)

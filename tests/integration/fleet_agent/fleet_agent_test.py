@@ -78,8 +78,24 @@ class Manager:
         mgr = self
 
         class H(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
             def log_message(self, *a):
                 pass
+
+            def reply_chunked(self, data):
+                # larger files come chunked, in uneven pieces, as a streaming server sends them
+                self.send_response(200)
+                self.send_header("Content-Type", "application/octet-stream")
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                i, step = 0, 1
+                while i < len(data):
+                    piece = data[i:i + step]
+                    self.wfile.write(b"%x\r\n" % len(piece) + piece + b"\r\n")
+                    i += len(piece)
+                    step = step * 3 + 7
+                self.wfile.write(b"0\r\n\r\n")
 
             def reply(self, code, body, ctype="application/json"):
                 data = body if isinstance(body, bytes) else json.dumps(body).encode()
@@ -115,6 +131,8 @@ class Manager:
                 if not self.path.startswith("/fleet/v1/files/") or sha not in mgr.blobs:
                     return self.reply(404, {"error": "no such file"})
                 mgr.gets.append(sha)
+                if len(mgr.blobs[sha]) > 1000:
+                    return self.reply_chunked(mgr.blobs[sha])
                 self.reply(200, mgr.blobs[sha], "application/octet-stream")
 
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), H)
@@ -262,7 +280,8 @@ class Agent:
         return rc
 
     def tail(self):
-        return "\n".join(self.log[-30:])
+        rc = self.proc.poll() if self.proc else None
+        return "exit status %s\n" % rc + "\n".join(self.log[-30:])
 
 
 # ---------------------------------------------------------------- flows
