@@ -72,6 +72,7 @@ class Manager:
         self.blobs = {}          # sha256 -> bytes served
         self.gets = []           # sha256 of every GET that answered 200
         self.enrolments = []
+        self.echoes = []
         self.seq = 0
         self.broker_port = broker_port
         self.port = free_port()
@@ -125,6 +126,9 @@ class Manager:
                     "filesUrl": "http://127.0.0.1:%d/fleet/v1/files/" % mgr.port})
 
             def do_GET(self):
+                if self.path == "/echo":  # what a flow's http request node sends
+                    mgr.echoes.append(self.headers.get("Authorization"))
+                    return self.reply(200, b"ok", "text/plain")
                 if self.headers.get("Authorization") != "Bearer " + mgr.device_token:
                     return self.reply(401, {"error": "bad token"})
                 sha = self.path.rsplit("/", 1)[-1]
@@ -154,7 +158,8 @@ class Manager:
                                     ensure_ascii=False) + "\n"
         return hashlib.sha256(text.encode()).hexdigest(), lst
 
-    def desired(self, device, files, env, health=1, max_errors=0, seq=None, snap_env=None):
+    def desired(self, device, files, env, health=1, max_errors=0, seq=None, snap_env=None,
+                secret=None):
         sid, lst = self.snapshot(files, snap_env if snap_env is not None else env)
         if seq is None:
             self.seq += 1
@@ -167,7 +172,23 @@ class Manager:
                "rollout": None}
         if snap_env is not None:
             doc["snapshot"]["env"] = snap_env
+        if secret is not None:
+            doc["credentialSecret"] = secret
         return sid, doc
+
+    def seal(self, pk_b64, secret):
+        return subprocess.run([TOOL, "seal", pk_b64, secret], check=True, capture_output=True,
+                              text=True).stdout.strip()
+
+    @staticmethod
+    def encrypt_creds(secret, creds):
+        """Node-RED's flows_cred.json: {"$": hex(iv) + base64(aes-256-ctr(sha256(secret)))}."""
+        iv = os.urandom(16)
+        key = hashlib.sha256(secret.encode()).hexdigest()
+        ct = subprocess.run(["openssl", "enc", "-aes-256-ctr", "-K", key, "-iv", iv.hex(),
+                             "-nosalt"], input=json.dumps(creds).encode(), check=True,
+                            capture_output=True).stdout
+        return json.dumps({"$": iv.hex() + base64.b64encode(ct).decode()}).encode()
 
     def sign(self, doc):
         text = json.dumps(doc, separators=(",", ":"))
@@ -256,7 +277,8 @@ class Agent:
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                      text=True, cwd=WORK)
         _procs.append(self.proc)
-        threading.Thread(target=self._read, args=(self.proc,), daemon=True).start()
+        self.reader = threading.Thread(target=self._read, args=(self.proc,), daemon=True)
+        self.reader.start()
 
     def _read(self, proc):
         for line in proc.stderr:
@@ -273,6 +295,7 @@ class Agent:
                 self.proc.kill()
                 raise Fail("agent did not stop on SIGTERM")
         rc = self.proc.returncode
+        self.reader.join(10)  # everything it wrote, sanitizer reports included
         bad = [l for l in self.log if "ERROR: AddressSanitizer" in l or "runtime error" in l
                or "LeakSanitizer" in l]
         if bad:
@@ -618,9 +641,49 @@ def case_revoked():
     w.stop()
 
 
+def case_credentials():
+    broker, mgr, w, ag = setup("creds")
+    dev = "dev-1"
+    ag.start()
+    wait_for(lambda: mgr.enrolments, 10, "agent enrolled")
+    pk = mgr.enrolments[0]["publicKey"]
+    fl = [{"id": "t1", "type": "tab"},
+          {"id": "go", "type": "inject", "z": "t1", "once": True, "onceDelay": "0.1",
+           "repeat": "", "props": [{"p": "payload"}], "payload": "", "payloadType": "date",
+           "topic": "", "wires": [["req1"]]},
+          {"id": "req1", "type": "http request", "z": "t1", "method": "GET", "ret": "txt",
+           "url": "http://127.0.0.1:%d/echo" % mgr.port, "authType": "basic", "wires": [[]]}]
+    secret = "group-secret-%d" % os.getpid()
+    creds = Manager.encrypt_creds(secret, {"req1": {"user": "alice", "password": "wonder"}})
+    files = {"flows.json": json.dumps(fl).encode(), "flows_cred.json": creds}
+    sid, doc = mgr.desired(dev, files, {}, secret=mgr.seal(pk, secret))
+    mgr.send(dev, "desired", doc)
+    wait_for(state_ok(w, dev, sid, doc["seq"]), 20, "snapshot with credentials applied")
+    want = "Basic " + base64.b64encode(b"alice:wonder").decode()
+    wait_for(lambda: want in mgr.echoes, 10,
+             "flows_cred.json decrypted with the sealed credential secret")
+    # sealed to another key: refused at deploy, the running snapshot stays
+    other_key = os.path.join(WORK, "other.key")
+    other = subprocess.run([TOOL, "keygen", other_key], check=True, capture_output=True,
+                           text=True).stdout.strip()
+    files2 = dict(files)
+    files2["flows_cred.json"] = Manager.encrypt_creds(secret, {"req1": {"user": "bob",
+                                                                         "password": "x"}})
+    sid2, doc2 = mgr.desired(dev, files2, {}, secret=mgr.seal(other, secret))
+    mgr.send(dev, "desired", doc2)
+    wait_for(lambda: (w.last_state(dev) or {}).get("result", {}).get("seq") == doc2["seq"] and
+             w.last_state(dev)["result"]["status"] == "failed", 15,
+             "a secret sealed to another device fails")
+    s = w.last_state(dev)
+    check(s["snapshot"] == sid and "credentialSecret" in s["result"]["reason"],
+          "the running snapshot stays (%s)" % s["result"]["reason"])
+    ag.stop()
+    w.stop()
+
+
 CASES = {"mqtt_client": case_mqtt_client, "deploy": case_deploy, "refuse": case_refuse,
          "rollback": case_rollback, "nodes": case_nodes, "boot_offline": case_boot_offline,
-         "revoked": case_revoked}
+         "revoked": case_revoked, "credentials": case_credentials}
 
 
 def main():
