@@ -826,6 +826,18 @@ static void on_health(uv_timer_t *t)
     uv_timer_stop(&a->health_timer);
 }
 
+/* The op's snapshot runs: watch it for health.seconds (see on_health). */
+static void start_window(struct agent *a)
+{
+    struct op *op = a->op;
+    a->boot_window = false;
+    op->in_window = true;
+    op->window_end = mono_ms() + (uint64_t)(op->d.health_seconds * 1000.0);
+    a->health = "starting";
+    set_result(a, op->d.seq, op->d.snapshot_id, "applied", NULL);
+    uv_timer_start(&a->health_timer, on_health, 100, 100);
+}
+
 /* Every file is in files/: deploy and watch. */
 static void op_files_ready(struct agent *a)
 {
@@ -840,12 +852,7 @@ static void op_files_ready(struct agent *a)
         end_op(a);
         return;
     }
-    a->boot_window = false;
-    op->in_window = true;
-    op->window_end = mono_ms() + (uint64_t)(op->d.health_seconds * 1000.0);
-    a->health = "starting";
-    set_result(a, op->d.seq, op->d.snapshot_id, "applied", NULL);
-    uv_timer_start(&a->health_timer, on_health, 100, 100);
+    start_window(a);
 }
 
 static bool have_file(struct agent *a, const struct fleet_file *f)
@@ -948,25 +955,32 @@ static void fetch_more(struct agent *a)
     }
 }
 
-/* Applies the same snapshot's new env and settings. */
+/* Applies the same snapshot's new env and settings. A changed env restarts the flows and
+ * goes through a health window like a new snapshot; so does a snapshot still in its window. */
 static void op_same_snapshot(struct agent *a)
 {
     struct op *op = a->op;
     char err[512], cur[PATH_LEN];
     if (!ef_val_equal(a->running_env, op->d.env)) {
         if (activate(a, &op->d, EF_DEPLOY_FULL, err, sizeof(err)) != 0) {
+            char reason[600];
+            snprintf(reason, sizeof(reason), "%s; rolled back", err);
             rollback(a);
-            set_result(a, op->d.seq, op->d.snapshot_id, "failed", err);
+            set_result(a, op->d.seq, op->d.snapshot_id, "failed", reason);
             end_op(a);
             return;
         }
-    } else {
-        a->health_seconds = op->d.health_seconds;
-        a->max_errors = op->d.health_max_errors;
-        if (op->d.heartbeat != a->heartbeat) {
-            a->heartbeat = op->d.heartbeat;
-            restart_hb(a);
-        }
+        a->health = "starting";
+    }
+    a->health_seconds = op->d.health_seconds;
+    a->max_errors = op->d.health_max_errors;
+    if (op->d.heartbeat != a->heartbeat) {
+        a->heartbeat = op->d.heartbeat;
+        restart_hb(a);
+    }
+    if (!strcmp(a->health, "starting")) {
+        start_window(a);
+        return;
     }
     pathf(cur, a, "current.json", NULL);
     if (fleet_write_atomic(cur, op->envelope, op->envelope_len, 0600, err, sizeof(err)) != 0) {

@@ -616,6 +616,21 @@ def case_boot_offline():
     wait_for(lambda: (w.last_state(dev) or {}).get("online") is True and
              w.last_state(dev)["snapshot"] == sid, 20,
              "when the broker comes back the agent connects and reports the snapshot")
+    # a broker restart under a connected agent: it reconnects and subscribes again
+    w.stop()
+    broker.stop()
+    broker.start()
+    w = Watch(broker.port, [PREFIX + "/d/+/state"])
+    wait_for(lambda: (w.last_state(dev) or {}).get("online") is True, 20,
+             "reconnected after a broker restart")
+    mgr.httpd = None
+    mgr2 = Manager(broker.port)  # the manager's HTTP side back, on a new port, same key
+    mgr2.key, mgr2.pk, mgr2.device_token, mgr2.seq = mgr.key, mgr.pk, mgr.device_token, mgr.seq
+    sid_b, doc_b = mgr2.desired(dev, dict(files, **{"data.txt": b"B"}), {"LIMIT": "1",
+                                                                        "OUT_FILE": out})
+    mgr2.send(dev, "desired", doc_b)
+    wait_for(state_ok(w, dev, sid_b, doc_b["seq"]), 20,
+             "after the reconnect a new desired document is received and applied")
     ag.stop()
     w.stop()
 
