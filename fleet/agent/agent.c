@@ -738,28 +738,25 @@ static void op_reject(struct agent *a, const char *reason)
     end_op(a);
 }
 
-/* Keeps the snapshot directories of current.json and previous.json only. */
-static void prune_snapshots(struct agent *a)
+static bool listed(char (*shas)[65], size_t n, const char *name)
 {
-    char keep[2][65] = {"", ""};
-    const char *names[2] = {"current.json", "previous.json"};
-    for (int i = 0; i < 2; i++) {
-        struct fleet_desired d;
-        char err[256];
-        struct ef_val *doc = load_stored(a, names[i], &d, NULL, NULL, err, sizeof(err));
-        if (doc) {
-            snprintf(keep[i], sizeof(keep[i]), "%s", d.snapshot_id);
-            fleet_desired_clear(&d);
-            ef_val_unref(doc);
+    for (size_t i = 0; i < n; i++) {
+        if (!strcmp(shas[i], name)) {
+            return true;
         }
     }
+    return false;
+}
+
+/* Removes every entry of dir (files/ or snapshots/) whose name is not in keep. */
+static void prune_dir(struct agent *a, const char *sub, char (*keep)[65], size_t n)
+{
     char dir[PATH_LEN];
-    pathf(dir, a, "snapshots", NULL);
+    pathf(dir, a, "%s", sub);
     DIR *dh = opendir(dir);
     struct dirent *de;
     while (dh && (de = readdir(dh))) {
-        if (de->d_name[0] == '.' || !strcmp(de->d_name, keep[0]) || !strcmp(de->d_name, keep[1]) ||
-            !strcmp(de->d_name, a->running_id)) {
+        if (de->d_name[0] == '.' || listed(keep, n, de->d_name)) {
             continue;
         }
         char p[PATH_LEN * 2];
@@ -769,6 +766,48 @@ static void prune_snapshots(struct agent *a)
     if (dh) {
         closedir(dh);
     }
+}
+
+/*
+ * Keeps what current.json and previous.json (the snapshots a rollback may
+ * need) and the running snapshot use: their snapshot directories and files.
+ */
+static void prune_snapshots(struct agent *a)
+{
+    char(*keep)[65] = calloc(2 * FLEET_MAX_FILES + 3, sizeof(*keep));
+    if (!keep) {
+        return;
+    }
+    size_t nids = 0, nfiles = 0;
+    char(*ids)[65] = keep;
+    snprintf(ids[nids++], 65, "%s", a->running_id);
+    const char *names[2] = {"current.json", "previous.json"};
+    struct fleet_desired d[2];
+    struct ef_val *doc[2];
+    for (int i = 0; i < 2; i++) {
+        char err[256];
+        doc[i] = load_stored(a, names[i], &d[i], NULL, NULL, err, sizeof(err));
+        if (doc[i]) {
+            snprintf(ids[nids++], 65, "%s", d[i].snapshot_id);
+        }
+    }
+    prune_dir(a, "snapshots", ids, nids);
+    char(*files)[65] = keep + 3;
+    for (int i = 0; i < 2; i++) {
+        for (size_t f = 0; doc[i] && f < d[i].nfiles; f++) {
+            snprintf(files[nfiles++], 65, "%s", d[i].files[f].sha256);
+        }
+    }
+    if (doc[0]) { /* without current.json nothing is known well enough to delete files */
+        prune_dir(a, "files", files, nfiles);
+    }
+    for (int i = 0; i < 2; i++) {
+        if (doc[i]) {
+            fleet_desired_clear(&d[i]);
+            ef_val_unref(doc[i]);
+        }
+    }
+    free(keep);
 }
 
 /* The window passed: the new snapshot becomes current. */

@@ -582,6 +582,12 @@ def case_nodes():
     mgr.send(dev, "desired", doc_d)
     wait_for(state_ok(w, dev, sid_d, doc_d["seq"]), 15, "snapshot with device overrides applied")
     wait_for(lambda: "7" in w.on("test/once/" + dev), 10, "the device's override reaches the flow")
+    check(sid_d == sid_c, "device overrides do not change the snapshot id")
+    check(os.listdir(os.path.join(ag.state, "snapshots")) == [sid_c],
+          "only the snapshots a rollback may need are kept")
+    check(sorted(os.listdir(os.path.join(ag.state, "files"))) ==
+          sorted([hashlib.sha256(fb).hexdigest(), hashlib.sha256(b"A").hexdigest()]),
+          "files no kept snapshot uses are deleted")
     ag.stop()
     w.stop()
 
