@@ -384,6 +384,8 @@ def case_deploy():
     e = mgr.enrolments[0]
     check(e["name"] == dev and len(base64.b64decode(e["publicKey"])) == 32,
           "enrolment carries the name and a 32-byte public key")
+    wait_for(lambda: os.path.exists(os.path.join(ag.state, "enrolment.json")), 10,
+             "enrolment answer kept")
     for f in ("device.key", "enrolment.json"):
         mode = stat.S_IMODE(os.stat(os.path.join(ag.state, f)).st_mode)
         check(mode == 0o600, "%s has mode 0600" % f)
@@ -723,7 +725,7 @@ def main():
             CASES[n]()
             print("PASS %s" % n)
             shutil.rmtree(WORK, ignore_errors=True)
-        except Fail as e:
+        except Exception as e:  # Fail, or a broken expectation of the script itself
             failed += 1
             print("FAIL %s: %s (work dir %s)" % (n, e, WORK))
             for ag in AGENTS:
