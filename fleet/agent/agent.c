@@ -111,10 +111,12 @@ struct agent {
     char res_reason[512];
     uint64_t last_seq, last_cmd_seq;
     struct op *op;
+    uint8_t *pending; /* a desired message that came during a health window */
+    size_t pending_len;
     bool boot_window; /* watching the snapshot started from disk */
     uint64_t boot_window_end;
     /* timers */
-    uv_timer_t hb_timer, health_timer, enrol_timer;
+    uv_timer_t hb_timer, health_timer, enrol_timer, pending_timer;
     bool timers_init;
     /* metrics */
     uint64_t start_ms, hb_prev_ms;
@@ -717,6 +719,8 @@ static void op_free(struct op *op)
     free(op);
 }
 
+static void on_pending(uv_timer_t *t);
+
 /* Ends the document under way (if any) and keeps its seq. */
 static void end_op(struct agent *a)
 {
@@ -729,6 +733,9 @@ static void end_op(struct agent *a)
     op_free(a->op);
     a->op = NULL;
     save_seq(a);
+    if (a->pending && a->timers_init && !a->revoked) {
+        uv_timer_start(&a->pending_timer, on_pending, 0, 0); /* not from inside the caller */
+    }
 }
 
 static void op_reject(struct agent *a, const char *reason)
@@ -1079,6 +1086,17 @@ static void on_desired(struct agent *a, const uint8_t *payload, size_t len)
     if (len == 0) {
         return; /* a cleared retained message */
     }
+    if (a->op && a->op->in_window) {
+        /* the snapshot under watch gets its verdict first; the newest message waits */
+        uint8_t *copy = malloc(len);
+        if (copy) {
+            memcpy(copy, payload, len);
+            free(a->pending);
+            a->pending = copy;
+            a->pending_len = len;
+        }
+        return;
+    }
     char *text = fleet_envelope_open(a->manager_pk, (const char *)payload, len, FLEET_MAX_DESIRED,
                                      &dl, err, sizeof(err));
     if (!text) {
@@ -1153,6 +1171,18 @@ static void on_desired(struct agent *a, const uint8_t *payload, size_t len)
     }
     set_result(a, op->d.seq, op->d.snapshot_id, "fetching", NULL);
     fetch_more(a);
+}
+
+static void on_pending(uv_timer_t *t)
+{
+    struct agent *a = t->data;
+    uint8_t *p = a->pending;
+    size_t len = a->pending_len;
+    a->pending = NULL;
+    if (p && !a->revoked) {
+        on_desired(a, p, len);
+    }
+    free(p);
 }
 
 /* ======================================================================
@@ -1699,7 +1729,8 @@ int fleet_agent_main(int argc, char **argv)
     uv_timer_init(uv, &a->hb_timer);
     uv_timer_init(uv, &a->health_timer);
     uv_timer_init(uv, &a->enrol_timer);
-    a->hb_timer.data = a->health_timer.data = a->enrol_timer.data = a;
+    uv_timer_init(uv, &a->pending_timer);
+    a->hb_timer.data = a->health_timer.data = a->enrol_timer.data = a->pending_timer.data = a;
     a->timers_init = true;
     a->start_ms = a->hb_prev_ms = mono_ms();
     a->cpu_prev_s = cpu_seconds();
@@ -1783,6 +1814,7 @@ out_rt:
         close_timer(&a->hb_timer);
         close_timer(&a->health_timer);
         close_timer(&a->enrol_timer);
+        close_timer(&a->pending_timer);
     }
     if (a->enrol_req) {
         agent_http_cancel(a->enrol_req);
@@ -1801,6 +1833,7 @@ out_free:
     for (size_t i = 0; i < a->ring_n; i++) {
         free(a->ring[(a->ring_head + i) % LOG_RING]);
     }
+    free(a->pending);
     uv_mutex_destroy(&a->log_mu);
     sodium_memzero(&a->key, sizeof(a->key));
     free(a);

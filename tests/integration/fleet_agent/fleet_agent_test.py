@@ -551,6 +551,22 @@ def case_rollback():
     wait_for(lambda: (w.last_state(dev) or {}).get("result", {}).get("seq") == doc_d["seq"] and
              w.last_state(dev)["result"]["status"] == "failed", 15, "undeployable snapshot failed")
     check(w.last_state(dev)["snapshot"] == sid_a, "A still runs after a refused deploy")
+    # a newer document during a health window waits for the verdict on the one under watch
+    files_c2 = dict(files_c, **{"data.txt": b"C2"})
+    sid_c2, doc_c2 = mgr.desired(dev, files_c2, {"LIMIT": "1"}, health=2, max_errors=1000)
+    mgr.send(dev, "desired", doc_c2)
+    wait_for(lambda: (w.last_state(dev) or {}).get("snapshot") == sid_c2, 15,
+             "C2 (errors allowed up to 1000) under watch")
+    files_e = {"flows.json": flows(broker.port, dev), "data.txt": b"E"}
+    sid_e, doc_e = mgr.desired(dev, files_e, {"LIMIT": "1"})
+    mgr.send(dev, "desired", doc_e)
+    wait_for(state_ok(w, dev, sid_e, doc_e["seq"]), 20, "E applied after C2's window")
+    hist = [(x["result"]["seq"], x["result"]["status"], x["health"])
+            for x in w.docs("/d/%s/state" % dev) if x.get("result")]
+    check((doc_c2["seq"], "applied", "healthy") in hist,
+          "C2 got its verdict (healthy) before E was applied")
+    prev = json.loads(json.load(open(os.path.join(ag.state, "previous.json")))["signed"])
+    check(prev["snapshot"]["id"] == sid_c2, "previous.json is C2, current.json is E")
     ag.stop()
     w.stop()
 
