@@ -499,12 +499,13 @@ def case_refuse():
     wait_for(state_ok(w, dev, sid_b, doc_b["seq"]), 20, "snapshot B applied and healthy")
     fetched = mgr.gets[n_gets:]
     sha_flows_b = hashlib.sha256(files_b["flows.json"]).hexdigest()
-    check(fetched == [hashlib.sha256(model).hexdigest()],
-          "only the missing file was fetched (models/m.bin; data.txt is A's, and B's flows.json "
-          "was kept, verified, from the refused attempt)")
-    check(mgr.gets.count(sha_flows_b) == 1 and
-          mgr.gets.count(hashlib.sha256(b"version A").hexdigest()) == 1,
-          "no file was downloaded twice")
+    # B's flows.json was fetched in the refused attempt too: kept (verified) when its download
+    # ended before the bad model's, cancelled otherwise; data.txt is A's and is never fetched
+    sha_model = hashlib.sha256(model).hexdigest()
+    check(sorted(fetched) in ([sha_model], sorted([sha_model, sha_flows_b])),
+          "only missing files were fetched (%s)" % fetched)
+    check(mgr.gets.count(hashlib.sha256(b"version A").hexdigest()) == 1,
+          "the file B shares with A was not downloaded again")
     check(open(os.path.join(ag.state, "snapshots", sid_b, "models", "m.bin"), "rb").read() == model,
           "the model is in the snapshot directory under its path")
     # 6. replay of A's older envelope: ignored
@@ -517,7 +518,7 @@ def case_refuse():
     ag.stop()
     ag.start(enrol=False)
     wait_for(state_ok(w, dev, sid_b, doc_b["seq"]), 15, "after a restart B runs again")
-    check(len(mgr.gets) == n_gets + 1, "nothing fetched again after the restart")
+    check(len(mgr.gets) == n_gets + len(fetched), "nothing fetched again after the restart")
     ag.stop()
     w.stop()
 
