@@ -90,7 +90,7 @@ static int pg_stop(void)
     }
     pg_running = false;
     char cmd[1024];
-    snprintf(cmd, sizeof(cmd), "%s%s/pg_ctl -D %s/data -m immediate -w stop > /dev/null",
+    snprintf(cmd, sizeof(cmd), "cd / && %s%s/pg_ctl -D %s/data -m immediate -w stop > /dev/null",
              geteuid() == 0 ? "runuser -u postgres -- " : "", pg_bin, pgdir);
     return run(cmd, NULL);
 }
@@ -136,14 +136,14 @@ static int suite_init_pg(void)
     char cmd[2048], log[300];
     snprintf(log, sizeof(log), "%s/initdb.log", pgdir);
     snprintf(cmd, sizeof(cmd),
-             "%s%s/initdb -D %s/data -U postgres -A trust -E UTF8 --no-sync > %s 2>&1", as, pg_bin,
-             pgdir, log);
+             "cd / && %s%s/initdb -D %s/data -U postgres -A trust -E UTF8 --no-sync > %s 2>&1", as,
+             pg_bin, pgdir, log);
     if (run(cmd, log) != 0) {
         return -1;
     }
     snprintf(log, sizeof(log), "%s/server.log", pgdir);
     snprintf(cmd, sizeof(cmd),
-             "%s%s/pg_ctl -D %s/data -l %s -w -t 60 -o \"-p %d -k %s -c "
+             "cd / && %s%s/pg_ctl -D %s/data -l %s -w -t 60 -o \"-p %d -k %s -c "
              "listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c "
              "full_page_writes=off\" start > /dev/null",
              as, pg_bin, pgdir, log, port, pgdir);
