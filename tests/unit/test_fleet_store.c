@@ -874,6 +874,56 @@ static void *worker_run(void *arg)
     return NULL;
 }
 
+/* Second round: tokens consumed and snapshots stored from two threads at once. */
+struct worker2 {
+    const char *url;
+    int id;
+    int used, refused;
+    int64_t versions[20];
+    int rc;
+};
+
+static void *worker2_run(void *arg)
+{
+    struct worker2 *w = arg;
+    struct ef_store *st = NULL;
+    char err[256];
+    w->rc = ef_store_open(w->url, &st, err, sizeof(err));
+    for (int i = 0; i < 40 && w->rc == 0; i++) {
+        struct ef_store_prov_token t;
+        int rc = ef_store_prov_token_consume(st, "tok50", 1, &t);
+        if (rc == 0) {
+            w->used++;
+            ef_store_prov_token_clear(&t);
+        } else if (rc == EF_ESTATE) {
+            w->refused++;
+        } else {
+            w->rc = rc;
+        }
+    }
+    char sha[65];
+    if (w->rc == 0) {
+        w->rc = ef_store_blob_put(st, "x", 1, sha, NULL);
+    }
+    char ft[200];
+    snprintf(ft, sizeof(ft), "[{\"path\":\"flows.json\",\"sha256\":\"%s\",\"size\":1}]", sha);
+    struct ef_val *files = ef_json_parse(ft, strlen(ft), NULL, 0);
+    for (int i = 0; i < 20 && w->rc == 0; i++) {
+        char id[32];
+        snprintf(id, sizeof(id), "w%d-%d", w->id, i);
+        struct ef_store_snapshot s = {.id = id, .group = "g", .files = files}, out;
+        w->rc = ef_store_snapshot_put(st, &s, &out, NULL);
+        w->versions[i] = out.version;
+        ef_store_snapshot_clear(&out);
+    }
+    if (w->rc != 0) {
+        fprintf(stderr, "\nworker2: %s\n", ef_store_errmsg(st));
+    }
+    ef_val_unref(files);
+    ef_store_close(st);
+    return NULL;
+}
+
 static int cmp64(const void *a, const void *b)
 {
     int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
@@ -938,6 +988,30 @@ static void test_two_handles(void)
             CU_ASSERT_TRUE_FATAL(w[t].seqs[i] > w[t].seqs[i - 1]);
         }
     }
+    /* a 50-use token consumed 80 times from two threads: exactly 50 succeed; 40 snapshots
+     * stored from two threads get the group's versions 2..41, each once */
+    struct ef_store_prov_token tok = {.sha256 = "tok50", .group = "g", .uses_left = 50};
+    CU_ASSERT_EQUAL(ef_store_prov_token_create(a, &tok), 0);
+    struct worker2 w2[2] = {{.url = url, .id = 0}, {.url = url, .id = 1}};
+    for (int i = 0; i < 2; i++) {
+        CU_ASSERT_EQUAL_FATAL(pthread_create(&th[i], NULL, worker2_run, &w2[i]), 0);
+    }
+    for (int i = 0; i < 2; i++) {
+        pthread_join(th[i], NULL);
+        CU_ASSERT_EQUAL(w2[i].rc, 0);
+    }
+    CU_ASSERT_EQUAL(w2[0].used + w2[1].used, 50);
+    CU_ASSERT_EQUAL(w2[0].refused + w2[1].refused, 30);
+    int64_t vers[40];
+    memcpy(vers, w2[0].versions, sizeof(w2[0].versions));
+    memcpy(vers + 20, w2[1].versions, sizeof(w2[1].versions));
+    qsort(vers, 40, sizeof(vers[0]), cmp64);
+    int badv = 0;
+    for (int i = 0; i < 40; i++) {
+        badv += vers[i] != i + 2; /* version 1 is snapshot "s" above */
+    }
+    CU_ASSERT_EQUAL(badv, 0);
+
     /* the rollout counter is shared with rollout ids */
     char *id = NULL;
     struct ef_store_rollout r = {.group = "g", .snapshot = "s", .created = 1};
