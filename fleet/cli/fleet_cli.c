@@ -50,6 +50,7 @@ struct cli {
     int nenv;
     struct kv files[MAX_FILES];
     int nfiles;
+    long status; /* HTTP status of the answer being printed */
 };
 
 /* ================================================================ small helpers */
@@ -534,7 +535,9 @@ static int answer(const struct cli *c, struct resp *r, const char *what,
         }
     } else {
         struct ef_val *v = parse_answer(r, what);
-        rc = v ? human(c, v) : 1;
+        struct cli with_status = *c;
+        with_status.status = r->status;
+        rc = v ? human(&with_status, v) : 1;
         ef_val_unref(v);
     }
     free(r->body);
@@ -659,9 +662,9 @@ static int human_snapshot(const struct cli *c, const struct ef_val *v)
 
 static int human_snapshot_created(const struct cli *c, const struct ef_val *v)
 {
-    (void)c;
     char *id = show_key(v, "id"), *ver = show_key(v, "version"), *g = show_key(v, "group");
-    printf("snapshot %s: group %s, version %s\n", id ? id : "?", g ? g : "?", ver ? ver : "?");
+    printf("snapshot %s: group %s, version %s%s\n", id ? id : "?", g ? g : "?", ver ? ver : "?",
+           c->status == 200 ? " (an identical snapshot was already stored)" : "");
     free(id);
     free(ver);
     free(g);

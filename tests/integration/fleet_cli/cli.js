@@ -102,7 +102,10 @@ const server = http.createServer((req, res) => {
             res.end(JSON.stringify({ error: "no route " + req.method + " " + p }));
             return;
         }
-        const [status, out] = route;
+        let [status, out] = route;
+        if (req.method === "POST" && p === "/fleet/v1/snapshots" && JSON.parse(body).description === "again") {
+            status = 200; /* an identical snapshot already stored */
+        }
         if (Buffer.isBuffer(out)) {
             res.writeHead(status, { "Content-Type": "application/octet-stream" });
             res.end(out);
@@ -272,7 +275,11 @@ async function main() {
                                env: { LIMIT: "40" },
                                files: [{ path: "models/m.onnx", content: model.toString("base64") },
                                        { path: "e.txt", content: "" }] }],
-              out: ["snapshot " + SNAP + ": group line-1, version 4"] });
+              out: ["snapshot " + SNAP + ": group line-1, version 4\n"] });
+    await t("snapshot-create, already stored", ["snapshot-create", "line-1", path.join(tmp, "flows.json"),
+                                                "--description", "again"],
+            { code: 0, req: ["POST", "/fleet/v1/snapshots", { group: "line-1", description: "again", flows }],
+              out: ["version 4 (an identical snapshot was already stored)"] });
     await t("snapshot-create, flows only", ["snapshot-create", "line-1", path.join(tmp, "flows.json")],
             { code: 0, req: ["POST", "/fleet/v1/snapshots", { group: "line-1", flows }] });
     await t("snapshot-create, flows not an array", ["snapshot-create", "line-1", path.join(tmp, "cred.json")],
