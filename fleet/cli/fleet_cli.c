@@ -515,7 +515,8 @@ static void print_fields(const struct ef_val *o, const char *const *keys)
                   : strcmp(keys[i], "lastSeen") == 0                         ? show_ago(o, keys[i])
                   : strcmp(keys[i], "rss") == 0 ? show_bytes(o, keys[i])
                   : (strcmp(keys[i], "enrolled") == 0 || strcmp(keys[i], "ts") == 0 ||
-                     strcmp(keys[i], "created") == 0 || strcmp(keys[i], "updated") == 0)
+                     strcmp(keys[i], "created") == 0 || strcmp(keys[i], "updated") == 0 ||
+                     strcmp(keys[i], "expires") == 0)
                       ? show_time(o, keys[i])
                       : show(v);
         printf("%-13s %s\n", keys[i], s ? s : "?");
