@@ -519,7 +519,7 @@ static void print_fields(const struct ef_val *o, const char *const *keys)
                      strcmp(keys[i], "expires") == 0)
                       ? show_time(o, keys[i])
                       : show(v);
-        printf("%-13s %s\n", keys[i], s ? s : "?");
+        printf("%-15s %s\n", keys[i], s ? s : "?");
         free(s);
     }
 }
@@ -605,12 +605,12 @@ static int human_group(const struct cli *c, const struct ef_val *v)
     const struct ef_val *s = ef_val_obj_get(v, "snapshot");
     if (ef_val_type(s) == EF_OBJ) {
         char *id = show_key(s, "id"), *ver = show_key(s, "version");
-        printf("%-13s %s (version %s)\n", "snapshot", id ? id : "?", ver ? ver : "?");
+        printf("%-15s %s (version %s)\n", "snapshot", id ? id : "?", ver ? ver : "?");
         free(id);
         free(ver);
     } else if (s) {
         char *id = show(s);
-        printf("%-13s %s\n", "snapshot", id ? id : "?");
+        printf("%-15s %s\n", "snapshot", id ? id : "?");
         free(id);
     }
     return 0;
