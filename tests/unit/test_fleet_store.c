@@ -846,6 +846,76 @@ static void test_rollouts_and_audit(void)
     ef_store_close(st);
 }
 
+static void test_db_layer(void)
+{
+    char url[300];
+    fresh_url(url, sizeof(url));
+    struct db *db = NULL;
+    char err[256] = "";
+    CU_ASSERT_EQUAL_FATAL(db_open(url, &db, err, sizeof(err)), 0);
+    CU_ASSERT_EQUAL(db_kind(db), backend == PG ? DB_POSTGRES : DB_SQLITE);
+    CU_ASSERT_EQUAL(db_script(db, "CREATE TABLE t (k TEXT PRIMARY KEY, i BIGINT, d DOUBLE "
+                                  "PRECISION, b BYTEA_OR_BLOB, n TEXT)") == 0,
+                    backend == SQLITE); /* SQLite takes any type name; PostgreSQL does not */
+    if (backend == PG) {
+        CU_ASSERT_PTR_NOT_NULL(strstr(db_errmsg(db), "bytea_or_blob"));
+        CU_ASSERT_EQUAL_FATAL(db_script(db, "CREATE TABLE t (k TEXT PRIMARY KEY, i BIGINT, d "
+                                            "DOUBLE PRECISION, b BYTEA, n TEXT)"),
+                              0);
+    }
+    /* typed parameters, a parameter used twice, NULL */
+    const unsigned char bytes[] = {0, 0xff, 'a', 0};
+    struct db_param p[] = {db_text("k1"), db_int(-9007199254740993LL), db_real(0.1),
+                           db_blob(bytes, sizeof(bytes)), db_text(NULL)};
+    struct db_res res;
+    CU_ASSERT_EQUAL(db_exec(db, "INSERT INTO t VALUES ($1, $2, $3, $4, $5)", p, 5, &res), 0);
+    CU_ASSERT_EQUAL(res.changes, 1);
+    db_res_clear(&res);
+    CU_ASSERT_EQUAL(db_exec(db, "INSERT INTO t VALUES ($1, $2, $3, $4, $5)", p, 5, NULL),
+                    EF_EEXIST);
+    CU_ASSERT_PTR_NOT_NULL(strstr(db_errmsg(db), "INSERT INTO t"));
+    CU_ASSERT_EQUAL_FATAL(
+        db_exec(db, "SELECT k, i, d, b, n, k = $1 FROM t WHERE k = $1", p, 1, &res), 0);
+    CU_ASSERT_EQUAL_FATAL(res.nrows, 1);
+    CU_ASSERT_EQUAL(res.ncols, 6);
+    CU_ASSERT_STRING_EQUAL(db_get_text(&res, 0, 0), "k1");
+    CU_ASSERT_EQUAL(db_get_int(&res, 0, 1), -9007199254740993LL);
+    CU_ASSERT_DOUBLE_EQUAL(db_get_real(&res, 0, 2), 0.1, 1e-15);
+    size_t len = 0;
+    const void *b = db_get_blob(&res, 0, 3, &len);
+    CU_ASSERT_EQUAL(len, sizeof(bytes));
+    CU_ASSERT(b && memcmp(b, bytes, sizeof(bytes)) == 0);
+    CU_ASSERT_PTR_NULL(db_get_text(&res, 0, 4));
+    CU_ASSERT_PTR_NULL(db_dup_text(&res, 0, 4));
+    CU_ASSERT_PTR_NULL(db_get_text(&res, 1, 0)); /* out of range */
+    CU_ASSERT_PTR_NULL(db_get_text(&res, 0, 9));
+    db_res_clear(&res);
+    /* too few parameters, bad SQL: errors with the statement named */
+    CU_ASSERT_NOT_EQUAL(db_exec(db, "SELECT k FROM t WHERE k = $2", p, 1, NULL), 0);
+    CU_ASSERT_EQUAL(db_exec(db, "SELEKT 1", NULL, 0, NULL), EF_EIO);
+    CU_ASSERT_PTR_NOT_NULL(strstr(db_errmsg(db), "SELEKT 1"));
+    /* transactions: rollback undoes, commit keeps, no nesting */
+    CU_ASSERT_EQUAL(db_begin(db), 0);
+    CU_ASSERT_TRUE(db_in_transaction(db));
+    CU_ASSERT_EQUAL(db_begin(db), EF_EINVAL);
+    CU_ASSERT_EQUAL(db_exec(db, "DELETE FROM t", NULL, 0, NULL), 0);
+    db_rollback(db);
+    CU_ASSERT_FALSE(db_in_transaction(db));
+    CU_ASSERT_EQUAL(db_commit(db), EF_EINVAL);
+    CU_ASSERT_EQUAL_FATAL(db_exec(db, "SELECT count(*) FROM t", NULL, 0, &res), 0);
+    CU_ASSERT_EQUAL(db_get_int(&res, 0, 0), 1);
+    db_res_clear(&res);
+    CU_ASSERT_EQUAL(db_begin(db), 0);
+    struct db_param q[] = {db_text("k2")};
+    CU_ASSERT_EQUAL(db_exec(db, "INSERT INTO t (k) VALUES ($1)", q, 1, NULL), 0);
+    CU_ASSERT_EQUAL(db_commit(db), 0);
+    CU_ASSERT_EQUAL_FATAL(db_exec(db, "SELECT count(*) FROM t", NULL, 0, &res), 0);
+    CU_ASSERT_EQUAL(db_get_int(&res, 0, 0), 2);
+    db_res_clear(&res);
+    CU_ASSERT_TRUE(db_alive(db));
+    db_close(db);
+}
+
 /* ---------------------------------------------------------------- concurrency */
 
 struct worker {
@@ -1175,7 +1245,8 @@ static void test_batch_10000(void)
 
 static int add_tests(CU_pSuite s)
 {
-    return !s || !CU_add_test(s, "open, schema version, bad urls", test_open_and_schema) ||
+    return !s || !CU_add_test(s, "db layer: parameters, errors, transactions", test_db_layer) ||
+           !CU_add_test(s, "open, schema version, bad urls", test_open_and_schema) ||
            !CU_add_test(s, "groups and authoring", test_groups) ||
            !CU_add_test(s, "devices, seq, live fields", test_devices) ||
            !CU_add_test(s, "provisioning and API tokens, counters", test_tokens) ||
