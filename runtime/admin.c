@@ -2260,6 +2260,8 @@ static void get_diagnostics(struct srv_conn *c)
     ef_val_obj_set_take(fl, "state", ef_val_str(s->started ? "start" : "stop"));
     ef_val_obj_set_take(fl, "started", ef_val_bool(s->started));
     ef_val_obj_set_take(rt, "flows", fl);
+    /* debug messages not sent to editors that read too slowly (comms.c) */
+    ef_val_obj_set_take(rt, "commsDropped", ef_val_num((double)s->dropped));
     struct ef_val *mods = ef_val_obj();
     ef_val_obj_set_take(mods, "edgeflow", ef_val_str(EF_VERSION));
     ef_val_obj_set_take(rt, "modules", mods);

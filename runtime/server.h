@@ -200,7 +200,8 @@ struct ef_server {
     struct ef_val *retained; /* topic -> data */
     uv_timer_t hb_timer;
     double last_sent;
-    uint64_t dropped;
+    uint64_t dropped;        /* debug messages dropped for slow clients (also in /diagnostics) */
+    uint64_t dropped_logged; /* ... as of the last warning (at most one per heartbeat, 15 s) */
     bool stopping;
 };
 
