@@ -9,7 +9,8 @@
  *
  * Stages (one screenshot each, fleet-<n>-<what>.png):
  *   1. GET /plugins lists the fleet plugin; the editor loads with the Fleet
- *      tab; opening it shows both devices online in group line-1
+ *      tab; opening it shows both devices online in group line-1; the
+ *      filter narrows the list
  *   2. the authoring group is set from the tab (GET /authoring follows)
  *   3. a rollout of a snapshot started from the tab's form completes: both
  *      devices run it healthy, the tab shows 2/2 healthy
@@ -188,6 +189,10 @@ async function run(browser, fleet) {
     }), 10000);
     t.check("the tab lists dev-a and dev-b online", rows.map((r) => r.id).sort().join() === "dev-a,dev-b",
             JSON.stringify(rows));
+    await page.fill(".red-ui-fleet-filter", "dev-b");
+    const filtered = await page.$$eval(".red-ui-fleet-devices tr.red-ui-fleet-device", (trs) => trs.map((tr) => tr.getAttribute("data-device")));
+    t.check("the filter narrows the list to dev-b", filtered.join() === "dev-b", filtered.join());
+    await page.fill(".red-ui-fleet-filter", "");
     const groupRow = await page.locator(".red-ui-fleet-groups tr[data-group='line-1']").count();
     t.check("the tab lists group line-1", groupRow === 1);
     await shot(page, "devices-online");
