@@ -266,7 +266,7 @@ async function main() {
             }
         }
         for (const c of children) {
-            t.check(c.name + " did not crash", !/Assertion|Segmentation|AddressSanitizer|runtime error/.test(c.stderr()),
+            t.check(c.name + " did not crash", !/Assertion|Segmentation|AddressSanitizer|LeakSanitizer|runtime error/.test(c.stderr()),
                     c.stderr().slice(-1500));
         }
         if (t.failed) {
