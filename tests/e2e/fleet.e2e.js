@@ -5,7 +5,7 @@
  * playwright-core, against a real fleet: a mosquitto, a manager and two
  * `edgeflow agent` processes on 127.0.0.1 free ports.
  *
- *   node tests/e2e/fleet.e2e.js EDGEFLOW SCREENSHOT_DIR
+ *   node tests/e2e/fleet.e2e.js EDGEFLOW SCREENSHOT_DIR [auth]
  *
  * Stages (one screenshot each, fleet-<n>-<what>.png):
  *   1. GET /plugins lists the fleet plugin; the editor loads with the Fleet
@@ -18,6 +18,12 @@
  *      the second wave does not start), then resumed and completes
  *   5. "Roll back" on it brings both devices back to the first snapshot
  * and no console errors on the way.
+ * With "auth" the manager runs with adminAuth (admin "*", reader "read",
+ * password "secret") and the test logs in through the editor's dialog: as
+ * admin the tab lists the devices and a rollout started from it completes
+ * (the tab sends the editor's token); as reader the tab lists the devices,
+ * but starting a rollout shows the API's 403 and nothing is started
+ * (screenshots fleet_auth-<n>-<what>.png).
  */
 "use strict";
 
@@ -28,15 +34,16 @@ const { spawn } = require("child_process");
 const h = require("../integration/editor_harness.js");
 const { chromium } = require(path.join(h.modules, "playwright-core"));
 
-const [bin, shots] = process.argv.slice(2);
-const t = h.reporter("e2e.fleet");
+const [bin, shots, mode] = process.argv.slice(2);
+const AUTH = mode === "auth";
+const t = h.reporter(AUTH ? "e2e.fleet_auth" : "e2e.fleet");
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 let shotN = 0;
 const children = [];
 
 async function shot(page, what) {
     fs.mkdirSync(shots, { recursive: true });
-    const f = path.join(shots, "fleet-" + (++shotN) + "-" + what + ".png");
+    const f = path.join(shots, (AUTH ? "fleet_auth-" : "fleet-") + (++shotN) + "-" + what + ".png");
     await page.screenshot({ path: f });
     console.log("     screenshot " + f);
 }
@@ -67,12 +74,14 @@ async function waitFor(what, fn, ms = 20000, step = 200) {
     throw new Error("timed out waiting for " + what + (last instanceof Error ? ": " + last.message : ""));
 }
 
-/* The manager's REST API (open: no adminAuth, no API tokens, bound to 127.0.0.1). */
-function api(base) {
+/* The manager's REST API: open, or with an editor session token (adminAuth). */
+function api(base, token) {
     return async (method, p, body) => {
+        const headers = body !== undefined ? { "Content-Type": "application/json" } : {};
+        if (token) headers.Authorization = "Bearer " + token;
         const r = await fetch(base + "/fleet/v1" + p, {
             method,
-            headers: body !== undefined ? { "Content-Type": "application/json" } : {},
+            headers,
             body: body !== undefined ? JSON.stringify(body) : undefined,
         });
         const text = await r.text();
@@ -94,14 +103,23 @@ async function startFleet(dir) {
     }));
     const mdir = path.join(dir, "manager");
     fs.mkdirSync(mdir);
-    const mgr = child("manager", [bin, "manager", "--data-dir", mdir, "--port", String(mport),
-                                  "--broker", "mqtt://127.0.0.1:" + bport]);
+    const margs = [bin, "manager", "--data-dir", mdir, "--port", String(mport), "--broker", "mqtt://127.0.0.1:" + bport];
+    if (AUTH) {
+        const settings = path.join(dir, "settings.json");
+        fs.writeFileSync(settings, JSON.stringify({ adminAuth: require("../integration/security/auth_requests.js").adminAuth("users") }));
+        margs.push("--settings", settings);
+    }
+    const mgr = child("manager", margs);
     const base = "http://127.0.0.1:" + mport;
-    const call = api(base);
-    await waitFor("the manager's REST API", async () => {
+    await waitFor("the manager's editor server", async () => {
         if (!mgr.alive()) throw new Error("the manager exited: " + mgr.stderr());
-        return Array.isArray(await call("GET", "/groups"));
+        return (await fetch(base + "/auth/login")).ok;
     });
+    let call = api(base);
+    if (AUTH) {
+        t.check("without a token the API answers 401", (await fetch(base + "/fleet/v1/devices")).status === 401);
+        call = api(base, await sessionToken(base, "admin"));
+    }
     await call("POST", "/groups", { name: "line-1", description: "e2e", env: { LIMIT: "1" } });
     const tok = (await call("POST", "/provisioning-tokens", { group: "line-1", uses: 2 })).token;
     const agents = [];
@@ -112,6 +130,17 @@ async function startFleet(dir) {
                                  "--name", name]));
     }
     return { base, call, mgr, agents };
+}
+
+/* An editor session token from /auth/token (password "secret"). */
+async function sessionToken(base, user) {
+    const r = await fetch(base + "/auth/token", {
+        method: "POST",
+        headers: { "Content-Type": "application/x-www-form-urlencoded" },
+        body: "client_id=node-red-editor&grant_type=password&scope=*&username=" + user + "&password=secret",
+    });
+    if (!r.ok) throw new Error("/auth/token for " + user + ": HTTP " + r.status);
+    return (await r.json()).access_token;
 }
 
 function snapshotBody(label) {
@@ -158,6 +187,83 @@ async function devicesRun(call, snap) {
     return devs.length === 2 && devs.every((d) => d.snapshot === snap && d.health === "healthy");
 }
 
+/*
+ * Opens the editor (logging in as user when given), then the Fleet tab from
+ * the sidebar's tab menu, as a user would: the sidebar has more tabs than fit.
+ */
+async function openFleetTab(browser, base, errors, user) {
+    const ctx = await browser.newContext({ viewport: { width: 1500, height: 950 } });
+    const page = await ctx.newPage();
+    /* before the login, the editor's requests answer 401: that is how it shows its login dialog */
+    let loggedIn = !user;
+    page.on("console", (m) => { if (m.type() === "error" && loggedIn) errors.push(m.text()); });
+    page.on("pageerror", (e) => errors.push(String(e)));
+    await page.goto(base + "/");
+    if (user) {
+        await page.waitForSelector("#node-dialog-login-username", { timeout: 30000 });
+        await page.fill("#node-dialog-login-username", user);
+        await page.fill("#node-dialog-login-password", "secret");
+        const resp = page.waitForResponse((r) => r.url().endsWith("/auth/token"), { timeout: 10000 });
+        await page.click("#node-dialog-login-submit");
+        t.check(user + " logs in", (await resp).status() === 200);
+        loggedIn = true;
+    }
+    await page.waitForSelector("#red-ui-palette .red-ui-palette-node[data-palette-type='inject']", { timeout: 30000 });
+    await page.waitForSelector("#red-ui-tab-fleet", { state: "attached", timeout: 10000 });
+    t.check("the Fleet tab is in the sidebar", true);
+    await page.click("#red-ui-sidebar .red-ui-tab-link-button-menu");
+    await page.click("[id='red-ui-tabs-menu-option-fleet']");
+    return page;
+}
+
+async function listsDevices(page, who) {
+    await page.waitForSelector(".red-ui-fleet-devices tr.red-ui-fleet-device", { timeout: 10000 });
+    const rows = await waitFor("two devices online in the tab", () => page.evaluate(() => {
+        const r = Array.from(document.querySelectorAll(".red-ui-fleet-devices tr.red-ui-fleet-device"))
+            .map((tr) => ({ id: tr.getAttribute("data-device"),
+                            state: tr.querySelector(".red-ui-fleet-online").textContent }));
+        return r.length === 2 && r.every((x) => x.state === "online") ? r : null;
+    }), 10000);
+    t.check("the tab lists dev-a and dev-b online" + who, rows.map((r) => r.id).sort().join() === "dev-a,dev-b",
+            JSON.stringify(rows));
+}
+
+/* adminAuth: the tab works with the editor's token; a read-only user cannot start a rollout. */
+async function runAuth(browser, fleet) {
+    const { base, call } = fleet;
+    await waitFor("both agents online", async () => {
+        const devs = await call("GET", "/devices");
+        return devs.filter((d) => d.online).length === 2;
+    }, 30000);
+    const errors = [];
+    const page = await openFleetTab(browser, base, errors, "admin");
+    await listsDevices(page, " (admin)");
+    const s1 = (await call("POST", "/snapshots", snapshotBody("one"))).id;
+    const r1 = await startRolloutFromTab(page, s1, "100%", 1);
+    await waitFor("the admin's rollout completed in the tab", async () => (await rolloutState(page, r1)) === "completed",
+                  40000, 300);
+    t.check("both devices run the snapshot healthy", await devicesRun(call, s1));
+    await shot(page, "admin-rollout-completed");
+
+    const rpage = await openFleetTab(browser, base, errors, "reader");
+    await listsDevices(rpage, " (reader)");
+    await rpage.selectOption(".red-ui-fleet-form-group", "line-1");
+    await rpage.click(".red-ui-fleet-snapshots");
+    await rpage.waitForSelector(".red-ui-fleet-form-snapshot option[value='" + s1 + "']", { state: "attached", timeout: 5000 });
+    const resp = rpage.waitForResponse((r) => /\/fleet\/v1\/rollouts$/.test(r.url()) && r.request().method() === "POST",
+                                       { timeout: 10000 });
+    await rpage.click(".red-ui-fleet-start");
+    t.check("the reader's POST /rollouts is refused with 403", (await resp).status() === 403);
+    await rpage.waitForSelector(".red-ui-fleet-error:visible", { timeout: 5000 });
+    const shown = await rpage.textContent(".red-ui-fleet-error");
+    t.check("the tab shows the refusal", /403/.test(shown), shown);
+    t.check("no rollout was started by the reader", (await call("GET", "/rollouts")).length === 1);
+    await shot(rpage, "reader-refused");
+    /* the refused POST is logged by the browser as a failed resource; nothing else may be */
+    const unexpected = errors.filter((e) => !/403/.test(e));
+    t.check("no other console errors", unexpected.length === 0, unexpected.join(" | "));
+}
+
 async function run(browser, fleet) {
     const { base, call } = fleet;
     const plugins = await (await fetch(base + "/plugins", { headers: { Accept: "application/json" } })).json();
@@ -170,25 +276,8 @@ async function run(browser, fleet) {
     }, 30000);
 
     const errors = [];
-    const page = await browser.newPage({ viewport: { width: 1500, height: 950 } });
-    page.on("console", (m) => { if (m.type() === "error") errors.push(m.text()); });
-    page.on("pageerror", (e) => errors.push(String(e)));
-    await page.goto(base + "/");
-    await page.waitForSelector("#red-ui-palette .red-ui-palette-node[data-palette-type='inject']", { timeout: 30000 });
-    await page.waitForSelector("#red-ui-tab-fleet", { state: "attached", timeout: 10000 });
-    t.check("the Fleet tab is in the sidebar", true);
-    /* the sidebar has more tabs than fit: open it from the sidebar's tab menu, as a user would */
-    await page.click("#red-ui-sidebar .red-ui-tab-link-button-menu");
-    await page.click("[id='red-ui-tabs-menu-option-fleet']");
-    await page.waitForSelector(".red-ui-fleet-devices tr.red-ui-fleet-device", { timeout: 10000 });
-    const rows = await waitFor("two devices online in the tab", () => page.evaluate(() => {
-        const r = Array.from(document.querySelectorAll(".red-ui-fleet-devices tr.red-ui-fleet-device"))
-            .map((tr) => ({ id: tr.getAttribute("data-device"),
-                            state: tr.querySelector(".red-ui-fleet-online").textContent }));
-        return r.length === 2 && r.every((x) => x.state === "online") ? r : null;
-    }), 10000);
-    t.check("the tab lists dev-a and dev-b online", rows.map((r) => r.id).sort().join() === "dev-a,dev-b",
-            JSON.stringify(rows));
+    const page = await openFleetTab(browser, base, errors, null);
+    await listsDevices(page, "");
     await page.fill(".red-ui-fleet-filter", "dev-b");
     const filtered = await page.$$eval(".red-ui-fleet-devices tr.red-ui-fleet-device", (trs) => trs.map((tr) => tr.getAttribute("data-device")));
     t.check("the filter narrows the list to dev-b", filtered.join() === "dev-b", filtered.join());
@@ -252,7 +341,7 @@ async function main() {
     let fleet;
     try {
         fleet = await startFleet(dir);
-        await run(browser, fleet);
+        await (AUTH ? runAuth : run)(browser, fleet);
     } catch (e) {
         t.check("the test ran", false, e && e.stack || e);
     } finally {
