@@ -302,6 +302,11 @@ async function run(browser, fleet) {
     const progress = await page.textContent(".red-ui-fleet-rollout[data-rollout='" + r1 + "'] .red-ui-fleet-rollout-progress");
     t.check("the tab shows 2/2 healthy", /^2\/2 healthy/.test(progress), progress);
     t.check("both devices run snapshot 1 healthy", await devicesRun(call, s1));
+    const latest = await waitFor("the group's latest snapshot in the tab", async () => {
+        const txt = await page.textContent(".red-ui-fleet-groups tr[data-group='line-1']");
+        return txt.includes(s1.substring(0, 8)) ? txt : null;
+    }, 10000).catch((e) => e.message);
+    t.check("the tab shows group line-1's latest snapshot", latest.includes(s1.substring(0, 8)), latest);
     await shot(page, "rollout-completed");
 
     /* rollout 2: pause after the canary, resume */
