@@ -311,12 +311,12 @@ async function run(browser, fleet) {
 
     /* rollout 2: pause after the canary, resume */
     const s2 = (await call("POST", "/snapshots", snapshotBody("two"))).id;
-    const r2 = await startRolloutFromTab(page, s2, "1, 100%", 3);
+    const r2 = await startRolloutFromTab(page, s2, "1, 100%", 5);
     await page.waitForSelector(".red-ui-fleet-rollout[data-rollout='" + r2 + "'] .red-ui-fleet-pause", { timeout: 10000 });
     await page.click(".red-ui-fleet-rollout[data-rollout='" + r2 + "'] .red-ui-fleet-pause");
     await waitFor("rollout 2 paused in the tab", async () => (await rolloutState(page, r2)) === "paused", 10000);
     t.check("the manager says paused", (await call("GET", "/rollouts/" + r2)).state === "paused");
-    await sleep(4500); /* longer than the canary's health gate: the second wave must not start */
+    await sleep(6500); /* longer than the canary's 5 s health gate: the second wave must not start */
     const paused = await call("GET", "/rollouts/" + r2);
     const updated = (paused.devices || []).filter((d) => d.status !== "waiting").length;
     t.check("while paused, only the canary was sent the snapshot", updated <= 1, JSON.stringify(paused.devices));
