@@ -358,6 +358,51 @@ def auth(e):
     SimDevice(e.mgr, e.broker.port, "d", tok)
 
 
+def adminauth(e):
+    """With adminAuth in the settings, editor session tokens work on the API: a user with
+    read permission may only GET; the editor's deploy saves a snapshot authored by the user."""
+    pw = subprocess.run([e.binary, "hash-pw"], input="secret\n", capture_output=True,
+                        text=True, check=True).stdout.strip()
+    settings = os.path.join(e.dir, "settings.json")
+    with open(settings, "w") as f:
+        json.dump({"adminAuth": {"type": "credentials", "users": [
+            {"username": "alice", "password": pw, "permissions": "*"},
+            {"username": "bob", "password": pw, "permissions": "read"}]}}, f)
+    e.mgr.stop()
+    e.mgr.args += ["--settings", settings]
+    e.mgr.start()
+
+    def login(user, scope):
+        req = urllib.request.Request(e.mgr.url("/auth/token"), method="POST", data=json.dumps({
+            "client_id": "node-red-admin", "grant_type": "password", "scope": scope,
+            "username": user, "password": "secret"}).encode(),
+            headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return json.loads(resp.read())["access_token"]
+    alice, bob = login("alice", "*"), login("bob", "read")
+    st, _ = e.mgr.call("GET", "/groups", token="")
+    assert st == 401, st
+    st, _ = e.mgr.call("GET", "/groups", token="not-a-session")
+    assert st == 401, st
+    st, groups = e.mgr.call("GET", "/groups", token=bob)
+    assert st == 200 and groups[0]["name"] == "line-1", (st, groups)
+    st, _ = e.mgr.call("POST", "/groups", {"name": "g2"}, token=bob)
+    assert st == 403, st
+    e.mgr.call("PUT", "/authoring", {"group": "line-1"}, token=alice, expect=200)
+    req = urllib.request.Request(e.mgr.url("/flows"), method="POST",
+                                 data=json.dumps({"flows": flows_v(1)}).encode(),
+                                 headers={"Content-Type": "application/json",
+                                          "Node-RED-API-Version": "v2",
+                                          "Authorization": "Bearer " + alice})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        assert resp.status == 200
+    snaps = e.mgr.get("/snapshots", token=bob)
+    assert snaps[0]["author"] == "alice", snaps
+    audit = e.mgr.get("/audit", token=bob)
+    assert (audit[0]["actor"], audit[0]["action"]) == ("alice", "snapshot.create"), audit[0]
+    assert (audit[1]["actor"], audit[1]["action"]) == ("alice", "authoring.set"), audit[1]
+
+
 def authoring(e):
     """The manager's editor: deploying saves a snapshot of the authoring group."""
     st, r = e.mgr.call("PUT", "/authoring", {"group": "nope"})
@@ -389,7 +434,7 @@ def authoring(e):
 
 CASES = {"deploy": deploy_all, "waves": waves, "bad_canary": bad_canary, "tampered": tampered,
          "offline": offline, "restart": restart, "revoke": revoke, "enrol": enrol,
-         "auth": auth, "authoring": authoring}
+         "auth": auth, "adminauth": adminauth, "authoring": authoring}
 
 
 def start_postgres(workdir):
