@@ -2260,6 +2260,8 @@ static void get_diagnostics(struct srv_conn *c)
     ef_val_obj_set_take(fl, "state", ef_val_str(s->started ? "start" : "stop"));
     ef_val_obj_set_take(fl, "started", ef_val_bool(s->started));
     ef_val_obj_set_take(rt, "flows", fl);
+    /* debug messages not sent to editors that read too slowly (comms.c) */
+    ef_val_obj_set_take(rt, "commsDropped", ef_val_num((double)s->dropped));
     struct ef_val *mods = ef_val_obj();
     ef_val_obj_set_take(mods, "edgeflow", ef_val_str(EF_VERSION));
     ef_val_obj_set_take(rt, "modules", mods);
@@ -2339,6 +2341,93 @@ static void get_credentials(struct srv_conn *c, const char *type, const char *id
     srv_reply_json(c, 200, o);
 }
 
+/* ---- editor plugins (ef_server_opts.plugins_dir) ---- */
+
+/* A plugin file's stem: the name before ".html", made of [A-Za-z0-9._-]. */
+static bool plugin_stem(const char *file, char *stem, size_t len)
+{
+    size_t l = strlen(file);
+    if (l <= 5 || strcmp(file + l - 5, ".html") != 0 || l - 5 >= len) {
+        return false;
+    }
+    for (size_t i = 0; i < l - 5; i++) {
+        char ch = file[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '.' || ch == '_' || ch == '-')) {
+            return false;
+        }
+    }
+    memcpy(stem, file, l - 5);
+    stem[l - 5] = '\0';
+    return true;
+}
+
+/*
+ * GET /plugins. Without a plugins_dir: no plugins. With one, every *.html in
+ * it is an editor plugin of the module "edgeflow-plugins" named after the
+ * file: the JSON list as @node-red/registry's getPluginList gives it, or the
+ * files' HTML, each after the "<!-- --- [red-plugin:<id>] --- -->" line the
+ * editor splits on. The files are read at each request (they are small and
+ * the editor asks once per load).
+ */
+static void get_plugins(struct srv_conn *c, bool json)
+{
+    const char *dir = c->srv->plugins_dir;
+    size_t n = 0;
+    char **files = dir ? list_dir(dir, &n) : NULL;
+    struct ef_val *list = json ? ef_val_arr() : NULL;
+    char *html = NULL;
+    size_t hlen = 0;
+    for (size_t i = 0; i < n; i++) {
+        char stem[256], id[300], path[4096];
+        if (!plugin_stem(files[i], stem, sizeof(stem))) {
+            continue;
+        }
+        snprintf(id, sizeof(id), "edgeflow-plugins/%s", stem);
+        if (json) {
+            struct ef_val *e = ef_val_obj(), *pl = ef_val_arr(), *p = ef_val_obj();
+            ef_val_obj_set_take(p, "id", ef_val_str(stem));
+            ef_val_obj_set_take(p, "module", ef_val_str("edgeflow-plugins"));
+            ef_val_arr_push_take(pl, p);
+            ef_val_obj_set_take(e, "id", ef_val_str(id));
+            ef_val_obj_set_take(e, "name", ef_val_str(stem));
+            ef_val_obj_set_take(e, "enabled", ef_val_bool(true));
+            ef_val_obj_set_take(e, "local", ef_val_bool(false));
+            ef_val_obj_set_take(e, "user", ef_val_bool(false));
+            ef_val_obj_set_take(e, "module", ef_val_str("edgeflow-plugins"));
+            ef_val_obj_set_take(e, "plugins", pl);
+            ef_val_obj_set_take(e, "editor", ef_val_bool(true));
+            ef_val_obj_set_take(e, "runtime", ef_val_bool(false));
+            ef_val_obj_set_take(e, "version", ef_val_str(EF_VERSION));
+            ef_val_arr_push_take(list, e);
+            continue;
+        }
+        snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
+        size_t flen;
+        char *text = srv_read_file(path, &flen);
+        if (!text) {
+            continue;
+        }
+        char head[400];
+        int hl = snprintf(head, sizeof(head), "\n<!-- --- [red-plugin:%s] --- -->\n", id);
+        char *nh = realloc(html, hlen + (size_t)hl + flen + 1);
+        if (nh) {
+            html = nh;
+            memcpy(html + hlen, head, (size_t)hl);
+            memcpy(html + hlen + hl, text, flen);
+            hlen += (size_t)hl + flen;
+            html[hlen] = '\0';
+        }
+        free(text);
+    }
+    free_list(files, n);
+    if (json) {
+        srv_reply_json(c, 200, list);
+    } else {
+        srv_reply(c, 200, "text/html; charset=utf-8", html ? html : strdup(""), hlen);
+    }
+}
+
 /* ---- static files ---- */
 
 static bool serve_static(struct srv_conn *c)
@@ -2398,11 +2487,7 @@ void admin__handle(struct srv_conn *c)
         } else if (!strcmp(path, "/nodes/messages") || !strcmp(path, "/plugins/messages")) {
             srv_reply(c, 200, "application/json; charset=utf-8", strdup("{}"), 2);
         } else if (!strcmp(path, "/plugins")) {
-            if (wants_json(c)) {
-                srv_reply(c, 200, "application/json; charset=utf-8", strdup("[]"), 2);
-            } else {
-                srv_reply(c, 200, "text/html; charset=utf-8", strdup(""), 0);
-            }
+            get_plugins(c, wants_json(c));
         } else if (!strcmp(path, "/icons")) {
             get_icons(c);
         } else if (route("/icons/:module/:icon", path, p, &np)) {

@@ -146,6 +146,13 @@ static void on_hb(uv_timer_t *t)
 {
     struct ef_server *s = t->data;
     comms__check_sessions(s);
+    if (s->dropped != s->dropped_logged) {
+        ef_log_warn("comms: %llu debug messages dropped for editors that read too slowly "
+                    "(%llu since start; more than %d were waiting)",
+                    (unsigned long long)(s->dropped - s->dropped_logged),
+                    (unsigned long long)s->dropped, QUEUE_SOFT);
+        s->dropped_logged = s->dropped;
+    }
     double now = now_ms();
     if (now - s->last_sent > HB_MS) {
         struct ef_val *d = ef_val_num(s->last_sent);

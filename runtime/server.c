@@ -690,6 +690,39 @@ static void default_defs_dir(const char *modules, char *out, size_t len)
     }
 }
 
+/*
+ * editor/plugins of the source tree the executable was built in: beside or
+ * above the build directory, else EF_SOURCE_DIR's.
+ */
+static void default_plugins_dir(char *out, size_t len)
+{
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash) {
+            *slash = '\0';
+        }
+        const char *rel[] = {"/../editor/plugins", "/editor/plugins", "/../../editor/plugins"};
+        for (size_t i = 0; i < sizeof(rel) / sizeof(rel[0]); i++) {
+            char cand[PATH_MAX + 64];
+            snprintf(cand, sizeof(cand), "%s%s", exe, rel[i]);
+            char *real = realpath(cand, NULL);
+            if (real) {
+                snprintf(out, len, "%s", real);
+                free(real);
+                return;
+            }
+        }
+    }
+#ifdef EF_SOURCE_DIR
+    snprintf(out, len, "%s/editor/plugins", EF_SOURCE_DIR);
+#else
+    snprintf(out, len, "editor/plugins");
+#endif
+}
+
 static void cred_path_of(const char *flows, char *out, size_t len)
 {
     /* Node-RED: <dir>/<name without .json>_cred.json */
@@ -737,6 +770,10 @@ struct ef_server *server__start(struct ef_runtime *rt, const struct ef_server_op
     s->nodes_dir = dup_or(o->nodes_dir, path);
     default_defs_dir(modules, defs, sizeof(defs));
     s->defs_dir = dup_or(o->defs_dir, defs);
+    if (o->plugins_dir) {
+        default_plugins_dir(path, sizeof(path));
+        s->plugins_dir = strdup(*o->plugins_dir ? o->plugins_dir : path);
+    }
     s->flows_path = strdup(o->flows_path ? o->flows_path : "flows.json");
     if (o->hooks) {
         s->hooks = *o->hooks;
@@ -747,7 +784,7 @@ struct ef_server *server__start(struct ef_runtime *rt, const struct ef_server_op
     s->retained = ef_val_obj();
     s->started = true;
     if (!s->editor_dir || !s->nodes_dir || !s->defs_dir || !s->flows_path || !s->cred_path ||
-        !s->user_settings || !s->retained) {
+        !s->user_settings || !s->retained || (o->plugins_dir && !s->plugins_dir)) {
         snprintf(err, errlen, "out of memory");
         server__stop(s);
         return NULL;
@@ -850,6 +887,7 @@ void server__stop(struct ef_server *s)
     free(s->editor_dir);
     free(s->nodes_dir);
     free(s->defs_dir);
+    free(s->plugins_dir);
     free(s->flows_path);
     free(s->cred_path);
     free(s);

@@ -55,6 +55,12 @@ struct ef_server_opts {
     const char *nodes_dir;  /* @node-red/nodes; NULL = built-in default */
     const char *defs_dir;   /* edgeflow's own node definitions (editor/nodes); NULL = default */
     const struct ef_server_hooks *hooks; /* NULL for none; copied */
+    /*
+     * Editor plugins: every *.html in it is served at GET /plugins (the
+     * manager's Fleet tab). "" = the built-in default (editor/plugins of the
+     * source tree the executable was built in); NULL = none (`edgeflow run`).
+     */
+    const char *plugins_dir;
 };
 
 /*
@@ -170,6 +176,7 @@ struct ef_server {
     size_t body_max; /* apiMaxLength: largest request body read */
     char *flows_path, *cred_path;
     char *editor_dir, *nodes_dir, *defs_dir;
+    char *plugins_dir; /* NULL: GET /plugins lists none */
     /* deployed configuration, as the editor sees it (credentials stripped) */
     struct ef_val *flows; /* array */
     char rev[65];
@@ -193,7 +200,8 @@ struct ef_server {
     struct ef_val *retained; /* topic -> data */
     uv_timer_t hb_timer;
     double last_sent;
-    uint64_t dropped;
+    uint64_t dropped;        /* debug messages dropped for slow clients (also in /diagnostics) */
+    uint64_t dropped_logged; /* ... as of the last warning (at most one per heartbeat, 15 s) */
     bool stopping;
 };
 

@@ -111,10 +111,12 @@ struct agent {
     char res_reason[512];
     uint64_t last_seq, last_cmd_seq;
     struct op *op;
+    uint8_t *pending; /* a desired message that came during a health window */
+    size_t pending_len;
     bool boot_window; /* watching the snapshot started from disk */
     uint64_t boot_window_end;
     /* timers */
-    uv_timer_t hb_timer, health_timer, enrol_timer;
+    uv_timer_t hb_timer, health_timer, enrol_timer, pending_timer;
     bool timers_init;
     /* metrics */
     uint64_t start_ms, hb_prev_ms;
@@ -717,6 +719,8 @@ static void op_free(struct op *op)
     free(op);
 }
 
+static void on_pending(uv_timer_t *t);
+
 /* Ends the document under way (if any) and keeps its seq. */
 static void end_op(struct agent *a)
 {
@@ -729,6 +733,9 @@ static void end_op(struct agent *a)
     op_free(a->op);
     a->op = NULL;
     save_seq(a);
+    if (a->pending && a->timers_init && !a->revoked) {
+        uv_timer_start(&a->pending_timer, on_pending, 0, 0); /* not from inside the caller */
+    }
 }
 
 static void op_reject(struct agent *a, const char *reason)
@@ -738,28 +745,25 @@ static void op_reject(struct agent *a, const char *reason)
     end_op(a);
 }
 
-/* Keeps the snapshot directories of current.json and previous.json only. */
-static void prune_snapshots(struct agent *a)
+static bool listed(char (*shas)[65], size_t n, const char *name)
 {
-    char keep[2][65] = {"", ""};
-    const char *names[2] = {"current.json", "previous.json"};
-    for (int i = 0; i < 2; i++) {
-        struct fleet_desired d;
-        char err[256];
-        struct ef_val *doc = load_stored(a, names[i], &d, NULL, NULL, err, sizeof(err));
-        if (doc) {
-            snprintf(keep[i], sizeof(keep[i]), "%s", d.snapshot_id);
-            fleet_desired_clear(&d);
-            ef_val_unref(doc);
+    for (size_t i = 0; i < n; i++) {
+        if (!strcmp(shas[i], name)) {
+            return true;
         }
     }
+    return false;
+}
+
+/* Removes every entry of dir (files/ or snapshots/) whose name is not in keep. */
+static void prune_dir(struct agent *a, const char *sub, char (*keep)[65], size_t n)
+{
     char dir[PATH_LEN];
-    pathf(dir, a, "snapshots", NULL);
+    pathf(dir, a, "%s", sub);
     DIR *dh = opendir(dir);
     struct dirent *de;
     while (dh && (de = readdir(dh))) {
-        if (de->d_name[0] == '.' || !strcmp(de->d_name, keep[0]) || !strcmp(de->d_name, keep[1]) ||
-            !strcmp(de->d_name, a->running_id)) {
+        if (de->d_name[0] == '.' || listed(keep, n, de->d_name)) {
             continue;
         }
         char p[PATH_LEN * 2];
@@ -769,6 +773,48 @@ static void prune_snapshots(struct agent *a)
     if (dh) {
         closedir(dh);
     }
+}
+
+/*
+ * Keeps what current.json and previous.json (the snapshots a rollback may
+ * need) and the running snapshot use: their snapshot directories and files.
+ */
+static void prune_snapshots(struct agent *a)
+{
+    char(*keep)[65] = calloc(2 * FLEET_MAX_FILES + 3, sizeof(*keep));
+    if (!keep) {
+        return;
+    }
+    size_t nids = 0, nfiles = 0;
+    char(*ids)[65] = keep;
+    snprintf(ids[nids++], 65, "%s", a->running_id);
+    const char *names[2] = {"current.json", "previous.json"};
+    struct fleet_desired d[2];
+    struct ef_val *doc[2];
+    for (int i = 0; i < 2; i++) {
+        char err[256];
+        doc[i] = load_stored(a, names[i], &d[i], NULL, NULL, err, sizeof(err));
+        if (doc[i]) {
+            snprintf(ids[nids++], 65, "%s", d[i].snapshot_id);
+        }
+    }
+    prune_dir(a, "snapshots", ids, nids);
+    char(*files)[65] = keep + 3;
+    for (int i = 0; i < 2; i++) {
+        for (size_t f = 0; doc[i] && f < d[i].nfiles; f++) {
+            snprintf(files[nfiles++], 65, "%s", d[i].files[f].sha256);
+        }
+    }
+    if (doc[0]) { /* without current.json nothing is known well enough to delete files */
+        prune_dir(a, "files", files, nfiles);
+    }
+    for (int i = 0; i < 2; i++) {
+        if (doc[i]) {
+            fleet_desired_clear(&d[i]);
+            ef_val_unref(doc[i]);
+        }
+    }
+    free(keep);
 }
 
 /* The window passed: the new snapshot becomes current. */
@@ -826,6 +872,18 @@ static void on_health(uv_timer_t *t)
     uv_timer_stop(&a->health_timer);
 }
 
+/* The op's snapshot runs: watch it for health.seconds (see on_health). */
+static void start_window(struct agent *a)
+{
+    struct op *op = a->op;
+    a->boot_window = false;
+    op->in_window = true;
+    op->window_end = mono_ms() + (uint64_t)(op->d.health_seconds * 1000.0);
+    a->health = "starting";
+    set_result(a, op->d.seq, op->d.snapshot_id, "applied", NULL);
+    uv_timer_start(&a->health_timer, on_health, 100, 100);
+}
+
 /* Every file is in files/: deploy and watch. */
 static void op_files_ready(struct agent *a)
 {
@@ -840,12 +898,7 @@ static void op_files_ready(struct agent *a)
         end_op(a);
         return;
     }
-    a->boot_window = false;
-    op->in_window = true;
-    op->window_end = mono_ms() + (uint64_t)(op->d.health_seconds * 1000.0);
-    a->health = "starting";
-    set_result(a, op->d.seq, op->d.snapshot_id, "applied", NULL);
-    uv_timer_start(&a->health_timer, on_health, 100, 100);
+    start_window(a);
 }
 
 static bool have_file(struct agent *a, const struct fleet_file *f)
@@ -948,25 +1001,32 @@ static void fetch_more(struct agent *a)
     }
 }
 
-/* Applies the same snapshot's new env and settings. */
+/* Applies the same snapshot's new env and settings. A changed env restarts the flows and
+ * goes through a health window like a new snapshot; so does a snapshot still in its window. */
 static void op_same_snapshot(struct agent *a)
 {
     struct op *op = a->op;
     char err[512], cur[PATH_LEN];
     if (!ef_val_equal(a->running_env, op->d.env)) {
         if (activate(a, &op->d, EF_DEPLOY_FULL, err, sizeof(err)) != 0) {
+            char reason[600];
+            snprintf(reason, sizeof(reason), "%s; rolled back", err);
             rollback(a);
-            set_result(a, op->d.seq, op->d.snapshot_id, "failed", err);
+            set_result(a, op->d.seq, op->d.snapshot_id, "failed", reason);
             end_op(a);
             return;
         }
-    } else {
-        a->health_seconds = op->d.health_seconds;
-        a->max_errors = op->d.health_max_errors;
-        if (op->d.heartbeat != a->heartbeat) {
-            a->heartbeat = op->d.heartbeat;
-            restart_hb(a);
-        }
+        a->health = "starting";
+    }
+    a->health_seconds = op->d.health_seconds;
+    a->max_errors = op->d.health_max_errors;
+    if (op->d.heartbeat != a->heartbeat) {
+        a->heartbeat = op->d.heartbeat;
+        restart_hb(a);
+    }
+    if (!strcmp(a->health, "starting")) {
+        start_window(a);
+        return;
     }
     pathf(cur, a, "current.json", NULL);
     if (fleet_write_atomic(cur, op->envelope, op->envelope_len, 0600, err, sizeof(err)) != 0) {
@@ -1025,6 +1085,17 @@ static void on_desired(struct agent *a, const uint8_t *payload, size_t len)
     size_t dl = 0;
     if (len == 0) {
         return; /* a cleared retained message */
+    }
+    if (a->op && a->op->in_window) {
+        /* the snapshot under watch gets its verdict first; the newest message waits */
+        uint8_t *copy = malloc(len);
+        if (copy) {
+            memcpy(copy, payload, len);
+            free(a->pending);
+            a->pending = copy;
+            a->pending_len = len;
+        }
+        return;
     }
     char *text = fleet_envelope_open(a->manager_pk, (const char *)payload, len, FLEET_MAX_DESIRED,
                                      &dl, err, sizeof(err));
@@ -1100,6 +1171,18 @@ static void on_desired(struct agent *a, const uint8_t *payload, size_t len)
     }
     set_result(a, op->d.seq, op->d.snapshot_id, "fetching", NULL);
     fetch_more(a);
+}
+
+static void on_pending(uv_timer_t *t)
+{
+    struct agent *a = t->data;
+    uint8_t *p = a->pending;
+    size_t len = a->pending_len;
+    a->pending = NULL;
+    if (p && !a->revoked) {
+        on_desired(a, p, len);
+    }
+    free(p);
 }
 
 /* ======================================================================
@@ -1646,7 +1729,8 @@ int fleet_agent_main(int argc, char **argv)
     uv_timer_init(uv, &a->hb_timer);
     uv_timer_init(uv, &a->health_timer);
     uv_timer_init(uv, &a->enrol_timer);
-    a->hb_timer.data = a->health_timer.data = a->enrol_timer.data = a;
+    uv_timer_init(uv, &a->pending_timer);
+    a->hb_timer.data = a->health_timer.data = a->enrol_timer.data = a->pending_timer.data = a;
     a->timers_init = true;
     a->start_ms = a->hb_prev_ms = mono_ms();
     a->cpu_prev_s = cpu_seconds();
@@ -1730,6 +1814,7 @@ out_rt:
         close_timer(&a->hb_timer);
         close_timer(&a->health_timer);
         close_timer(&a->enrol_timer);
+        close_timer(&a->pending_timer);
     }
     if (a->enrol_req) {
         agent_http_cancel(a->enrol_req);
@@ -1748,6 +1833,7 @@ out_free:
     for (size_t i = 0; i < a->ring_n; i++) {
         free(a->ring[(a->ring_head + i) % LOG_RING]);
     }
+    free(a->pending);
     uv_mutex_destroy(&a->log_mu);
     sodium_memzero(&a->key, sizeof(a->key));
     free(a);

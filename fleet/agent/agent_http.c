@@ -202,6 +202,16 @@ static void finish_fetch(struct agent_req *r, const char *transport_err)
             }
         }
     }
+    if (err && r->part) {
+        /* gone before anyone hears of the failure */
+        if (r->fd >= 0) {
+            close(r->fd);
+            r->fd = -1;
+        }
+        unlink(r->part);
+        free(r->part);
+        r->part = NULL;
+    }
     r->fetch_done(r->ud, err);
 }
 

@@ -50,6 +50,7 @@ struct cli {
     int nenv;
     struct kv files[MAX_FILES];
     int nfiles;
+    long status; /* HTTP status of the answer being printed */
 };
 
 /* ================================================================ small helpers */
@@ -514,10 +515,11 @@ static void print_fields(const struct ef_val *o, const char *const *keys)
                   : strcmp(keys[i], "lastSeen") == 0                         ? show_ago(o, keys[i])
                   : strcmp(keys[i], "rss") == 0 ? show_bytes(o, keys[i])
                   : (strcmp(keys[i], "enrolled") == 0 || strcmp(keys[i], "ts") == 0 ||
-                     strcmp(keys[i], "created") == 0 || strcmp(keys[i], "updated") == 0)
+                     strcmp(keys[i], "created") == 0 || strcmp(keys[i], "updated") == 0 ||
+                     strcmp(keys[i], "expires") == 0)
                       ? show_time(o, keys[i])
                       : show(v);
-        printf("%-13s %s\n", keys[i], s ? s : "?");
+        printf("%-15s %s\n", keys[i], s ? s : "?");
         free(s);
     }
 }
@@ -534,7 +536,9 @@ static int answer(const struct cli *c, struct resp *r, const char *what,
         }
     } else {
         struct ef_val *v = parse_answer(r, what);
-        rc = v ? human(c, v) : 1;
+        struct cli with_status = *c;
+        with_status.status = r->status;
+        rc = v ? human(&with_status, v) : 1;
         ef_val_unref(v);
     }
     free(r->body);
@@ -601,12 +605,12 @@ static int human_group(const struct cli *c, const struct ef_val *v)
     const struct ef_val *s = ef_val_obj_get(v, "snapshot");
     if (ef_val_type(s) == EF_OBJ) {
         char *id = show_key(s, "id"), *ver = show_key(s, "version");
-        printf("%-13s %s (version %s)\n", "snapshot", id ? id : "?", ver ? ver : "?");
+        printf("%-15s %s (version %s)\n", "snapshot", id ? id : "?", ver ? ver : "?");
         free(id);
         free(ver);
     } else if (s) {
         char *id = show(s);
-        printf("%-13s %s\n", "snapshot", id ? id : "?");
+        printf("%-15s %s\n", "snapshot", id ? id : "?");
         free(id);
     }
     return 0;
@@ -659,9 +663,9 @@ static int human_snapshot(const struct cli *c, const struct ef_val *v)
 
 static int human_snapshot_created(const struct cli *c, const struct ef_val *v)
 {
-    (void)c;
     char *id = show_key(v, "id"), *ver = show_key(v, "version"), *g = show_key(v, "group");
-    printf("snapshot %s: group %s, version %s\n", id ? id : "?", g ? g : "?", ver ? ver : "?");
+    printf("snapshot %s: group %s, version %s%s\n", id ? id : "?", g ? g : "?", ver ? ver : "?",
+           c->status == 200 ? " (an identical snapshot was already stored)" : "");
     free(id);
     free(ver);
     free(g);

@@ -560,7 +560,9 @@ static void gb_canonical_env(struct gbuf *b, const struct ef_val *env)
         ks[i].key = ef_val_obj_key_at(env, i, &ks[i].klen);
         ks[i].val = ef_val_obj_val_at(env, i);
     }
-    qsort(ks, n, sizeof(*ks), keyref_cmp);
+    if (n > 1) {
+        qsort(ks, n, sizeof(*ks), keyref_cmp);
+    }
     gb_add(b, "{", 1);
     for (size_t i = 0; i < n; i++) {
         if (i) {

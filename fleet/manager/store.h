@@ -11,7 +11,10 @@
  *     several manager replicas sharing state. Every write is one transaction;
  *     counters and sequence numbers use UPDATE ... RETURNING; unique keys make
  *     concurrent inserts fail cleanly with EF_EEXIST. ef_store_leader_try()
- *     elects the one replica that drives rollouts.
+ *     elects the one replica that drives rollouts. A connection that drops is
+ *     reopened by the next call (the call that found it dead fails with EF_EIO).
+ *   libpq.so.5 and libsqlite3.so.0 are loaded at the first open of that kind
+ *   (not linked, so agents never map them).
  *
  * Threads: a handle is used by one thread at a time. Calls block until the
  * database answers (SQLite: microseconds; PostgreSQL: a round trip per call,
@@ -24,6 +27,8 @@
  *   EF_EINVAL  a bad argument (NULL where a value is needed, a missing blob)
  *   EF_ENOMEM  out of memory
  *   EF_EIO     the database failed; ef_store_errmsg() says how
+ *   EF_EUNSUPP (open) the database's schema is newer than this code, or the
+ *              backend's library cannot be loaded
  * After any failure ef_store_errmsg() gives a one-line English message.
  *
  * Ownership: record structs returned through `out` pointers are owned by the

@@ -80,10 +80,24 @@ struct agent {
     const char *sensitive_prop;
     bool local_only;
     const char *output;
+    int64_t max_concurrent, max_queued;
     struct ef_node *n;
     struct run *runs;
+    size_t nruns;
+    /* messages waiting for a free run (FIFO), at most max_queued */
+    struct waiting *wait_head, *wait_tail;
+    size_t nwaiting;
+    uint64_t dropped;      /* messages refused because the wait queue was full */
+    struct ef_timer *kick; /* starts waiting messages outside the call that ended a run */
+    bool closing;
     uint64_t seq;
     double prompt_tokens, completion_tokens, total_tokens, requests;
+};
+
+/* A message that arrived while max_concurrent runs were in flight. */
+struct waiting {
+    struct waiting *next;
+    struct ef_msg *msg;
 };
 
 static const struct ef_prop agent_props[] = {
@@ -112,6 +126,12 @@ static const struct ef_prop agent_props[] = {
      offsetof(struct agent, memory_sessions)},
     {EF_PROP_INT, "maxIterations", "8", false, "model requests per message before giving up",
      offsetof(struct agent, max_iterations)},
+    {EF_PROP_INT, "maxConcurrent", "4", false,
+     "messages answered at once; later ones wait in arrival order",
+     offsetof(struct agent, max_concurrent)},
+    {EF_PROP_INT, "maxQueued", "100", false,
+     "messages waiting for a free run; past it a message is dropped with an error",
+     offsetof(struct agent, max_queued)},
     {EF_PROP_STR, "sensitiveProperty", "\"sensitive\"", false,
      "msg property that, when truthy, keeps the message on the local model",
      offsetof(struct agent, sensitive_prop)},
@@ -309,6 +329,10 @@ static void run_free(struct run *r)
     }
     if (r->next) {
         r->next->prev = r->prev;
+    }
+    a->nruns--;
+    if (a->wait_head && !a->closing) {
+        ef_timer_start(a->kick, 0, 0);
     }
     ef_http_cancel(r->call);
     calls_clear(r);
@@ -955,15 +979,18 @@ static int run_messages(struct run *r, char *err, size_t errlen)
     return arr_push(r->messages, chat_msg("user", ef_val_ref(r->user)));
 }
 
-static int cb_agent_input(struct ef_node *n, struct ef_msg *msg)
+/* Starts a run for msg (adopted): the model is asked, or the run fails at once. */
+static void run_start(struct agent *a, struct ef_msg *msg)
 {
-    struct agent *a = ef_node_priv(n);
+    struct ef_node *n = a->n;
     struct run *r = calloc(1, sizeof(*r));
     if (!r) {
         ef_node_error(n, msg, "out of memory");
+        ef_node_done(n, msg);
         ef_msg_free(msg);
-        return EF_INPUT_DONE;
+        return;
     }
+    a->nruns++;
     r->a = a;
     r->msg = msg;
     r->next = a->runs;
@@ -974,7 +1001,7 @@ static int cb_agent_input(struct ef_node *n, struct ef_msg *msg)
     const struct ef_val *in = ef_msg_get(msg, a->input);
     if (!in || ef_val_type(in) == EF_NULL) {
         run_fail(r, "msg.%s is empty: there is no input for the model", a->input);
-        return EF_INPUT_ASYNC;
+        return;
     }
     r->user = as_text(in);
     r->steps = ef_val_arr();
@@ -995,6 +1022,56 @@ static int cb_agent_input(struct ef_node *n, struct ef_msg *msg)
     } else {
         run_request(r);
     }
+}
+
+/* Starts waiting messages while runs are free (the kick timer). */
+static void on_kick(struct ef_node *n, void *arg)
+{
+    struct agent *a = arg;
+    (void)n;
+    while (a->wait_head && a->nruns < (size_t)a->max_concurrent) {
+        struct waiting *w = a->wait_head;
+        a->wait_head = w->next;
+        if (!a->wait_head) {
+            a->wait_tail = NULL;
+        }
+        a->nwaiting--;
+        struct ef_msg *msg = w->msg;
+        free(w);
+        run_start(a, msg);
+    }
+}
+
+static int cb_agent_input(struct ef_node *n, struct ef_msg *msg)
+{
+    struct agent *a = ef_node_priv(n);
+    if (a->nruns < (size_t)a->max_concurrent && !a->wait_head) {
+        run_start(a, msg);
+        return EF_INPUT_ASYNC;
+    }
+    if (a->nwaiting >= (size_t)a->max_queued) {
+        a->dropped++;
+        ef_node_error(n, msg,
+                      "%zu messages already wait for the model (maxQueued): message dropped "
+                      "(%llu so far)",
+                      a->nwaiting, (unsigned long long)a->dropped);
+        ef_msg_free(msg);
+        return EF_INPUT_DONE;
+    }
+    struct waiting *w = calloc(1, sizeof(*w));
+    if (!w) {
+        ef_node_error(n, msg, "out of memory");
+        ef_msg_free(msg);
+        return EF_INPUT_DONE;
+    }
+    w->msg = msg;
+    if (a->wait_tail) {
+        a->wait_tail->next = w;
+    } else {
+        a->wait_head = w;
+    }
+    a->wait_tail = w;
+    a->nwaiting++;
     return EF_INPUT_ASYNC;
 }
 
@@ -1029,6 +1106,21 @@ static int cb_agent_init(struct ef_node *n, const struct ef_val *config)
     if (a->max_iterations < 1 || a->max_iterations > 1000) {
         ef_node_error(n, NULL, "maxIterations must be from 1 to 1000, got %lld",
                       (long long)a->max_iterations);
+        return EF_EINVAL;
+    }
+    if (a->max_concurrent < 1 || a->max_concurrent > 10000) {
+        ef_node_error(n, NULL, "maxConcurrent must be from 1 to 10000, got %lld",
+                      (long long)a->max_concurrent);
+        return EF_EINVAL;
+    }
+    if (a->max_queued < 0 || a->max_queued > 1000000) {
+        ef_node_error(n, NULL, "maxQueued must be from 0 to 1000000, got %lld",
+                      (long long)a->max_queued);
+        return EF_EINVAL;
+    }
+    a->kick = ef_timer_new(n, on_kick, a);
+    if (!a->kick) {
+        ef_node_error(n, NULL, "out of memory");
         return EF_EINVAL;
     }
     if (a->memory_turns < 0 || a->memory_turns > 10000) {
@@ -1101,9 +1193,21 @@ static void cb_agent_start(struct ef_node *n)
 static void cb_agent_close(struct ef_node *n)
 {
     struct agent *a = ef_node_priv(n);
+    a->closing = true;
     while (a->runs) {
         run_free(a->runs);
     }
+    while (a->wait_head) {
+        struct waiting *w = a->wait_head;
+        a->wait_head = w->next;
+        ef_node_done(n, w->msg);
+        ef_msg_free(w->msg);
+        free(w);
+    }
+    a->wait_tail = NULL;
+    a->nwaiting = 0;
+    ef_timer_free(a->kick);
+    a->kick = NULL;
 }
 
 const struct ef_node_type ai__agent_type = {

@@ -90,7 +90,7 @@ static int pg_stop(void)
     }
     pg_running = false;
     char cmd[1024];
-    snprintf(cmd, sizeof(cmd), "%s%s/pg_ctl -D %s/data -m immediate -w stop > /dev/null",
+    snprintf(cmd, sizeof(cmd), "cd / && %s%s/pg_ctl -D %s/data -m immediate -w stop > /dev/null",
              geteuid() == 0 ? "runuser -u postgres -- " : "", pg_bin, pgdir);
     return run(cmd, NULL);
 }
@@ -136,14 +136,14 @@ static int suite_init_pg(void)
     char cmd[2048], log[300];
     snprintf(log, sizeof(log), "%s/initdb.log", pgdir);
     snprintf(cmd, sizeof(cmd),
-             "%s%s/initdb -D %s/data -U postgres -A trust -E UTF8 --no-sync > %s 2>&1", as, pg_bin,
-             pgdir, log);
+             "cd / && %s%s/initdb -D %s/data -U postgres -A trust -E UTF8 --no-sync > %s 2>&1", as,
+             pg_bin, pgdir, log);
     if (run(cmd, log) != 0) {
         return -1;
     }
     snprintf(log, sizeof(log), "%s/server.log", pgdir);
     snprintf(cmd, sizeof(cmd),
-             "%s%s/pg_ctl -D %s/data -l %s -w -t 60 -o \"-p %d -k %s -c "
+             "cd / && %s%s/pg_ctl -D %s/data -l %s -w -t 60 -o \"-p %d -k %s -c "
              "listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c "
              "full_page_writes=off\" start > /dev/null",
              as, pg_bin, pgdir, log, port, pgdir);
@@ -846,6 +846,76 @@ static void test_rollouts_and_audit(void)
     ef_store_close(st);
 }
 
+static void test_db_layer(void)
+{
+    char url[300];
+    fresh_url(url, sizeof(url));
+    struct db *db = NULL;
+    char err[256] = "";
+    CU_ASSERT_EQUAL_FATAL(db_open(url, &db, err, sizeof(err)), 0);
+    CU_ASSERT_EQUAL(db_kind(db), backend == PG ? DB_POSTGRES : DB_SQLITE);
+    CU_ASSERT_EQUAL(db_script(db, "CREATE TABLE t (k TEXT PRIMARY KEY, i BIGINT, d DOUBLE "
+                                  "PRECISION, b BYTEA_OR_BLOB, n TEXT)") == 0,
+                    backend == SQLITE); /* SQLite takes any type name; PostgreSQL does not */
+    if (backend == PG) {
+        CU_ASSERT_PTR_NOT_NULL(strstr(db_errmsg(db), "bytea_or_blob"));
+        CU_ASSERT_EQUAL_FATAL(db_script(db, "CREATE TABLE t (k TEXT PRIMARY KEY, i BIGINT, d "
+                                            "DOUBLE PRECISION, b BYTEA, n TEXT)"),
+                              0);
+    }
+    /* typed parameters, a parameter used twice, NULL */
+    const unsigned char bytes[] = {0, 0xff, 'a', 0};
+    struct db_param p[] = {db_text("k1"), db_int(-9007199254740993LL), db_real(0.1),
+                           db_blob(bytes, sizeof(bytes)), db_text(NULL)};
+    struct db_res res;
+    CU_ASSERT_EQUAL(db_exec(db, "INSERT INTO t VALUES ($1, $2, $3, $4, $5)", p, 5, &res), 0);
+    CU_ASSERT_EQUAL(res.changes, 1);
+    db_res_clear(&res);
+    CU_ASSERT_EQUAL(db_exec(db, "INSERT INTO t VALUES ($1, $2, $3, $4, $5)", p, 5, NULL),
+                    EF_EEXIST);
+    CU_ASSERT_PTR_NOT_NULL(strstr(db_errmsg(db), "INSERT INTO t"));
+    CU_ASSERT_EQUAL_FATAL(
+        db_exec(db, "SELECT k, i, d, b, n, k = $1 FROM t WHERE k = $1", p, 1, &res), 0);
+    CU_ASSERT_EQUAL_FATAL(res.nrows, 1);
+    CU_ASSERT_EQUAL(res.ncols, 6);
+    CU_ASSERT_STRING_EQUAL(db_get_text(&res, 0, 0), "k1");
+    CU_ASSERT_EQUAL(db_get_int(&res, 0, 1), -9007199254740993LL);
+    CU_ASSERT_DOUBLE_EQUAL(db_get_real(&res, 0, 2), 0.1, 1e-15);
+    size_t len = 0;
+    const void *b = db_get_blob(&res, 0, 3, &len);
+    CU_ASSERT_EQUAL(len, sizeof(bytes));
+    CU_ASSERT(b && memcmp(b, bytes, sizeof(bytes)) == 0);
+    CU_ASSERT_PTR_NULL(db_get_text(&res, 0, 4));
+    CU_ASSERT_PTR_NULL(db_dup_text(&res, 0, 4));
+    CU_ASSERT_PTR_NULL(db_get_text(&res, 1, 0)); /* out of range */
+    CU_ASSERT_PTR_NULL(db_get_text(&res, 0, 9));
+    db_res_clear(&res);
+    /* too few parameters, bad SQL: errors with the statement named */
+    CU_ASSERT_NOT_EQUAL(db_exec(db, "SELECT k FROM t WHERE k = $2", p, 1, NULL), 0);
+    CU_ASSERT_EQUAL(db_exec(db, "SELEKT 1", NULL, 0, NULL), EF_EIO);
+    CU_ASSERT_PTR_NOT_NULL(strstr(db_errmsg(db), "SELEKT 1"));
+    /* transactions: rollback undoes, commit keeps, no nesting */
+    CU_ASSERT_EQUAL(db_begin(db), 0);
+    CU_ASSERT_TRUE(db_in_transaction(db));
+    CU_ASSERT_EQUAL(db_begin(db), EF_EINVAL);
+    CU_ASSERT_EQUAL(db_exec(db, "DELETE FROM t", NULL, 0, NULL), 0);
+    db_rollback(db);
+    CU_ASSERT_FALSE(db_in_transaction(db));
+    CU_ASSERT_EQUAL(db_commit(db), EF_EINVAL);
+    CU_ASSERT_EQUAL_FATAL(db_exec(db, "SELECT count(*) FROM t", NULL, 0, &res), 0);
+    CU_ASSERT_EQUAL(db_get_int(&res, 0, 0), 1);
+    db_res_clear(&res);
+    CU_ASSERT_EQUAL(db_begin(db), 0);
+    struct db_param q[] = {db_text("k2")};
+    CU_ASSERT_EQUAL(db_exec(db, "INSERT INTO t (k) VALUES ($1)", q, 1, NULL), 0);
+    CU_ASSERT_EQUAL(db_commit(db), 0);
+    CU_ASSERT_EQUAL_FATAL(db_exec(db, "SELECT count(*) FROM t", NULL, 0, &res), 0);
+    CU_ASSERT_EQUAL(db_get_int(&res, 0, 0), 2);
+    db_res_clear(&res);
+    CU_ASSERT_TRUE(db_alive(db));
+    db_close(db);
+}
+
 /* ---------------------------------------------------------------- concurrency */
 
 struct worker {
@@ -870,6 +940,56 @@ static void *worker_run(void *arg)
             fprintf(stderr, "\nworker: %s\n", ef_store_errmsg(st));
         }
     }
+    ef_store_close(st);
+    return NULL;
+}
+
+/* Second round: tokens consumed and snapshots stored from two threads at once. */
+struct worker2 {
+    const char *url;
+    int id;
+    int used, refused;
+    int64_t versions[20];
+    int rc;
+};
+
+static void *worker2_run(void *arg)
+{
+    struct worker2 *w = arg;
+    struct ef_store *st = NULL;
+    char err[256];
+    w->rc = ef_store_open(w->url, &st, err, sizeof(err));
+    for (int i = 0; i < 40 && w->rc == 0; i++) {
+        struct ef_store_prov_token t;
+        int rc = ef_store_prov_token_consume(st, "tok50", 1, &t);
+        if (rc == 0) {
+            w->used++;
+            ef_store_prov_token_clear(&t);
+        } else if (rc == EF_ESTATE) {
+            w->refused++;
+        } else {
+            w->rc = rc;
+        }
+    }
+    char sha[65];
+    if (w->rc == 0) {
+        w->rc = ef_store_blob_put(st, "x", 1, sha, NULL);
+    }
+    char ft[200];
+    snprintf(ft, sizeof(ft), "[{\"path\":\"flows.json\",\"sha256\":\"%s\",\"size\":1}]", sha);
+    struct ef_val *files = ef_json_parse(ft, strlen(ft), NULL, 0);
+    for (int i = 0; i < 20 && w->rc == 0; i++) {
+        char id[32];
+        snprintf(id, sizeof(id), "w%d-%d", w->id, i);
+        struct ef_store_snapshot s = {.id = id, .group = "g", .files = files}, out;
+        w->rc = ef_store_snapshot_put(st, &s, &out, NULL);
+        w->versions[i] = out.version;
+        ef_store_snapshot_clear(&out);
+    }
+    if (w->rc != 0) {
+        fprintf(stderr, "\nworker2: %s\n", ef_store_errmsg(st));
+    }
+    ef_val_unref(files);
     ef_store_close(st);
     return NULL;
 }
@@ -938,6 +1058,30 @@ static void test_two_handles(void)
             CU_ASSERT_TRUE_FATAL(w[t].seqs[i] > w[t].seqs[i - 1]);
         }
     }
+    /* a 50-use token consumed 80 times from two threads: exactly 50 succeed; 40 snapshots
+     * stored from two threads get the group's versions 2..41, each once */
+    struct ef_store_prov_token tok = {.sha256 = "tok50", .group = "g", .uses_left = 50};
+    CU_ASSERT_EQUAL(ef_store_prov_token_create(a, &tok), 0);
+    struct worker2 w2[2] = {{.url = url, .id = 0}, {.url = url, .id = 1}};
+    for (int i = 0; i < 2; i++) {
+        CU_ASSERT_EQUAL_FATAL(pthread_create(&th[i], NULL, worker2_run, &w2[i]), 0);
+    }
+    for (int i = 0; i < 2; i++) {
+        pthread_join(th[i], NULL);
+        CU_ASSERT_EQUAL(w2[i].rc, 0);
+    }
+    CU_ASSERT_EQUAL(w2[0].used + w2[1].used, 50);
+    CU_ASSERT_EQUAL(w2[0].refused + w2[1].refused, 30);
+    int64_t vers[40];
+    memcpy(vers, w2[0].versions, sizeof(w2[0].versions));
+    memcpy(vers + 20, w2[1].versions, sizeof(w2[1].versions));
+    qsort(vers, 40, sizeof(vers[0]), cmp64);
+    int badv = 0;
+    for (int i = 0; i < 40; i++) {
+        badv += vers[i] != i + 2; /* version 1 is snapshot "s" above */
+    }
+    CU_ASSERT_EQUAL(badv, 0);
+
     /* the rollout counter is shared with rollout ids */
     char *id = NULL;
     struct ef_store_rollout r = {.group = "g", .snapshot = "s", .created = 1};
@@ -1101,7 +1245,8 @@ static void test_batch_10000(void)
 
 static int add_tests(CU_pSuite s)
 {
-    return !s || !CU_add_test(s, "open, schema version, bad urls", test_open_and_schema) ||
+    return !s || !CU_add_test(s, "db layer: parameters, errors, transactions", test_db_layer) ||
+           !CU_add_test(s, "open, schema version, bad urls", test_open_and_schema) ||
            !CU_add_test(s, "groups and authoring", test_groups) ||
            !CU_add_test(s, "devices, seq, live fields", test_devices) ||
            !CU_add_test(s, "provisioning and API tokens, counters", test_tokens) ||

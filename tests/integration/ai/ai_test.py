@@ -703,6 +703,31 @@ def case_memory_sessions():
     eq(conv[4], ["qc", "c1", "qc2"], "C is remembered")
 
 
+def case_bounded():
+    """maxConcurrent runs at once, maxQueued wait in order, and the rest are dropped with an error."""
+    m = FakeModel([dict(reply("R1"), delay=0.4), dict(reply("R2"), delay=0.1)])
+    flow = [tab(), model("m1", m.base_url),
+            inject("i1", ["a1"], "q1", 0.2), inject("i2", ["a1"], "q2", 0.2),
+            inject("i3", ["a1"], "q3", 0.2),
+            agent("a1", "m1", ["d1"], maxConcurrent=1, maxQueued=1), debug("d1"),
+            catch("c1", ["dc"]), debug("dc")]
+    run = start(flow)
+    out = outputs(run, "d1", 2)
+    errs = outputs(run, "dc", 1)
+    time.sleep(0.3)
+    run.stop()
+    m.stop()
+    eq([o["payload"] for o in out], ["R1", "R2"], "answers in arrival order")
+    eq(len(errs), 1, "dropped messages")
+    eq(errs[0]["payload"], "q3", "the dropped message")
+    check("maxQueued" in errs[0]["error"]["message"], "error text: %s" % errs[0]["error"])
+    eq([r["body"]["messages"][-1]["content"] for r in m.requests], ["q1", "q2"], "requests")
+    first, second = m.requests
+    check(second["time"] >= first["time"] + 0.35,
+          "the second request waited for the first run (%.3f s apart)"
+          % (second["time"] - first["time"]))
+
+
 CASES = {
     "basic": case_basic,
     "tools": case_tools,
@@ -721,6 +746,7 @@ CASES = {
     "example": case_example,
     "concurrent": case_concurrent,
     "memory_sessions": case_memory_sessions,
+    "bounded": case_bounded,
 }
 
 

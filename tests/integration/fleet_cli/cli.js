@@ -102,7 +102,10 @@ const server = http.createServer((req, res) => {
             res.end(JSON.stringify({ error: "no route " + req.method + " " + p }));
             return;
         }
-        const [status, out] = route;
+        let [status, out] = route;
+        if (req.method === "POST" && p === "/fleet/v1/snapshots" && JSON.parse(body).description === "again") {
+            status = 200; /* an identical snapshot already stored */
+        }
         if (Buffer.isBuffer(out)) {
             res.writeHead(status, { "Content-Type": "application/octet-stream" });
             res.end(out);
@@ -193,7 +196,7 @@ async function main() {
           "device --json prints the answer as it is", r.out);
     await t("device, human", ["device", "dev-1"],
             { code: 0, req: ["GET", "/fleet/v1/devices/dev-1"],
-              out: ["id            dev-1", "labels        site=a", "desiredSeq    3", "\"status\":\"applied\""] });
+              out: ["id              dev-1", "labels          site=a", "desiredSeq      3", "\"status\":\"applied\""] });
     await t("device without a token", ["device", "dev-1", "--url", URL],
             { code: 0, noBase: true, auth: null, req: ["GET", "/fleet/v1/devices/dev-1"] });
     await t("device id is escaped", ["device", "a b/c"],
@@ -209,7 +212,7 @@ async function main() {
     await t("device-set bad label", ["device-set", "dev-1", "--label", "nolabel"],
             { code: 2, err: ["--label needs KEY=VALUE, not 'nolabel'"] });
     await t("revoke", ["revoke", "dev-1"],
-            { code: 0, req: ["POST", "/fleet/v1/devices/dev-1/revoke"], out: ["revoked       yes"] });
+            { code: 0, req: ["POST", "/fleet/v1/devices/dev-1/revoke"], out: ["revoked         yes"] });
     await t("command logs", ["command", "dev-1", "logs", "--lines", "5"],
             { code: 0, req: ["POST", "/fleet/v1/devices/dev-1/commands", { cmd: "logs", args: { lines: 5 } }],
               out: ["line one\nline two\n"] });
@@ -230,10 +233,10 @@ async function main() {
     await t("groups", ["groups"], { code: 0, req: ["GET", "/fleet/v1/groups"],
                                     out: ["NAME", "line-1", "LIMIT=40", "first line"] });
     await t("group", ["group", "line-1"], { code: 0, req: ["GET", "/fleet/v1/groups/line-1"],
-                                            out: ["snapshot      " + SNAP + " (version 3)"] });
+                                            out: ["snapshot        " + SNAP + " (version 3)"] });
     await t("group-create", ["group-create", "line-2", "--env", "A=1", "--description", "hi"],
             { code: 0, req: ["POST", "/fleet/v1/groups", { name: "line-2", env: { A: "1" }, description: "hi" }],
-              out: ["name          line-2"] });
+              out: ["name            line-2"] });
     await t("group-create, no env", ["group-create", "line-3"],
             { code: 0, req: ["POST", "/fleet/v1/groups", { name: "line-3", env: {} }] });
     await t("group-set", ["group-set", "line-1", "--description", "x"],
@@ -241,7 +244,7 @@ async function main() {
     await t("token-create", ["token-create", "line-1", "--uses", "5", "--label", "site=a", "--expires-in", "3600"],
             { code: 0, req: ["POST", "/fleet/v1/provisioning-tokens",
                              { group: "line-1", labels: { site: "a" }, uses: 5, expiresIn: 3600 }],
-              out: ["token         ptok-123"] });
+              out: ["token           ptok-123"] });
     await t("token-create, defaults", ["token-create", "line-1"],
             { code: 0, req: ["POST", "/fleet/v1/provisioning-tokens", { group: "line-1", labels: {} }] });
 
@@ -272,7 +275,11 @@ async function main() {
                                env: { LIMIT: "40" },
                                files: [{ path: "models/m.onnx", content: model.toString("base64") },
                                        { path: "e.txt", content: "" }] }],
-              out: ["snapshot " + SNAP + ": group line-1, version 4"] });
+              out: ["snapshot " + SNAP + ": group line-1, version 4\n"] });
+    await t("snapshot-create, already stored", ["snapshot-create", "line-1", path.join(tmp, "flows.json"),
+                                                "--description", "again"],
+            { code: 0, req: ["POST", "/fleet/v1/snapshots", { group: "line-1", description: "again", flows }],
+              out: ["version 4 (an identical snapshot was already stored)"] });
     await t("snapshot-create, flows only", ["snapshot-create", "line-1", path.join(tmp, "flows.json")],
             { code: 0, req: ["POST", "/fleet/v1/snapshots", { group: "line-1", flows }] });
     await t("snapshot-create, flows not an array", ["snapshot-create", "line-1", path.join(tmp, "cred.json")],
@@ -298,7 +305,7 @@ async function main() {
                                    { group: "line-1", snapshot: SNAP, selector: { labels: { site: "a" } },
                                      strategy: "waves", waves: [1, "10%", "100%"], healthSeconds: 5,
                                      maxErrors: 1, failureBudget: 2, waveTimeout: 60, autoRollback: false }]],
-              out: ["id            r-1", "DEVICE"] });
+              out: ["id              r-1", "DEVICE"] });
     await t("rollout-start --all", ["rollout-start", "line-1", "abc", "--all"],
             { code: 0, req: ["POST", "/fleet/v1/rollouts",
                              { group: "line-1", snapshot: "abc", selector: { labels: {} }, strategy: "all",
@@ -313,7 +320,7 @@ async function main() {
     await t("rollouts", ["rollouts"], { code: 0, req: ["GET", "/fleet/v1/rollouts"],
                                         out: ["STATE", "r-1", "running"] });
     await t("rollout", ["rollout", "r-1"], { code: 0, req: ["GET", "/fleet/v1/rollouts/r-1"],
-                                             out: ["state         running", "health: 3 errors", "0011223344556677".slice(0, 12)] });
+                                             out: ["state           running", "health: 3 errors", "0011223344556677".slice(0, 12)] });
     for (const a of ["pause", "resume", "rollback", "cancel"]) {
         await t(a, [a, "r-1"], { code: 0, req: ["POST", "/fleet/v1/rollouts/r-1/" + a] });
     }
