@@ -1484,8 +1484,12 @@ int fleet_manager_main(int argc, char **argv)
                                     .load_flows = author_load,
                                     .ud = &m};
     snprintf(path, sizeof(path), "%s/flows.json", dir);
-    struct ef_server_opts so = {
-        .host = s->ui_host, .port = s->ui_port, .flows_path = path, .hooks = &hooks};
+    /* plugins_dir "": the editor's plugins of the source tree (the Fleet sidebar tab) */
+    struct ef_server_opts so = {.host = s->ui_host,
+                                .port = s->ui_port,
+                                .flows_path = path,
+                                .plugins_dir = "",
+                                .hooks = &hooks};
     m.srv = server__start(m.rt, &so, err, sizeof(err));
     int status = 0;
     if (!m.srv) {
