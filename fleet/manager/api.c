@@ -296,6 +296,7 @@ static void revoke_device(struct mgr *m, struct srv_conn *c, const char *id, con
         l->revoked = true;
     }
     mgr_send_revoked(m, id);
+    mgr_dynsec_revoke(m, id);
     mgr_audit(m, actor, "device.revoke", id, NULL);
     reply_device(m, c, id, 200);
 }
@@ -1022,6 +1023,7 @@ static void enrol(struct mgr *m, struct srv_conn *c)
     if (l) {
         l->revoked = false;
     }
+    mgr_dynsec_enrol(m, id, dtok);
     struct ef_val *d = ef_val_obj();
     ef_val_obj_set_take(d, "group", t.group ? ef_val_str(t.group) : ef_val_null());
     ef_val_obj_set_take(d, "again", ef_val_bool(known));

@@ -733,11 +733,143 @@ static void on_resp(struct mgr *m, const char *id, const char *payload, size_t l
     ef_val_unref(doc);
 }
 
+/* ---- broker identities (mosquitto's dynamic security plugin) ---- */
+
+#define DYNSEC_TOPIC "$CONTROL/dynamic-security/v1"
+#define DYNSEC_DELETE_MS 3000 /* time for a revoked device to receive its revoked document */
+
+static void dynsec_send(struct mgr *m, struct ef_val *cmds)
+{
+    struct ef_val *o = ef_val_obj();
+    ef_val_obj_set_take(o, "commands", cmds);
+    size_t len;
+    char *text = ef_json_print(o, 0, &len);
+    ef_val_unref(o);
+    if (!text || fleet_mqtt_publish(m->mq, DYNSEC_TOPIC, text, len, 1, false) != 0) {
+        ef_log_warn("fleet: dynamic security command not queued");
+    }
+    free(text);
+}
+
+static struct ef_val *dynsec_acl(const char *type, const char *prefix, const char *id,
+                                 const char *kind)
+{
+    struct ef_val *a = ef_val_obj();
+    ef_val_obj_set_take(a, "acltype", ef_val_str(type));
+    ef_val_obj_set_take(a, "topic",
+                        id ? ef_val_strf("%s/d/%s/%s", prefix, id, kind)
+                           : ef_val_strf("%s/%s", prefix, kind));
+    ef_val_obj_set_take(a, "allow", ef_val_bool(true));
+    return a;
+}
+
+void mgr_dynsec_enrol(struct mgr *m, const char *id, const char *password)
+{
+    if (!m->dynsec) {
+        return;
+    }
+    /* mosquitto 2.0's ACLs do not substitute %u: one role per device with its own topics */
+    char role[FLEET_MAX_ID + 32];
+    snprintf(role, sizeof(role), "edgeflow-device-%s", id);
+    struct ef_val *acls = ef_val_arr();
+    ef_val_arr_push_take(acls, dynsec_acl("publishClientSend", m->prefix, id, "state"));
+    ef_val_arr_push_take(acls, dynsec_acl("publishClientSend", m->prefix, id, "hb"));
+    ef_val_arr_push_take(acls, dynsec_acl("publishClientSend", m->prefix, id, "resp"));
+    ef_val_arr_push_take(acls, dynsec_acl("subscribeLiteral", m->prefix, id, "desired"));
+    ef_val_arr_push_take(acls, dynsec_acl("subscribeLiteral", m->prefix, id, "cmd"));
+    ef_val_arr_push_take(acls, dynsec_acl("subscribeLiteral", m->prefix, NULL, "manager"));
+    struct ef_val *cmds = ef_val_arr();
+    struct ef_val *c = ef_val_obj();
+    ef_val_obj_set_take(c, "command", ef_val_str("createRole"));
+    ef_val_obj_set_take(c, "rolename", ef_val_str(role));
+    ef_val_obj_set_take(c, "acls", acls);
+    ef_val_arr_push_take(cmds, c);
+    struct ef_val *roles = ef_val_arr();
+    struct ef_val *r = ef_val_obj();
+    ef_val_obj_set_take(r, "rolename", ef_val_str(role));
+    ef_val_arr_push_take(roles, r);
+    c = ef_val_obj();
+    ef_val_obj_set_take(c, "command", ef_val_str("createClient"));
+    ef_val_obj_set_take(c, "username", ef_val_str(id));
+    ef_val_obj_set_take(c, "clientid", ef_val_str(id));
+    ef_val_obj_set_take(c, "password", ef_val_str(password));
+    ef_val_obj_set_take(c, "roles", roles);
+    ef_val_arr_push_take(cmds, c);
+    /* a device enrolling again: the client exists, its password changes */
+    c = ef_val_obj();
+    ef_val_obj_set_take(c, "command", ef_val_str("setClientPassword"));
+    ef_val_obj_set_take(c, "username", ef_val_str(id));
+    ef_val_obj_set_take(c, "password", ef_val_str(password));
+    ef_val_arr_push_take(cmds, c);
+    dynsec_send(m, cmds);
+}
+
+void mgr_dynsec_revoke(struct mgr *m, const char *id)
+{
+    if (!m->dynsec) {
+        return;
+    }
+    struct mgr_dynsec_del *d = calloc(1, sizeof(*d));
+    if (!d) {
+        return;
+    }
+    snprintf(d->id, sizeof(d->id), "%s", id);
+    d->at = mgr_now() + DYNSEC_DELETE_MS;
+    d->next = m->dynsec_dels;
+    m->dynsec_dels = d;
+}
+
+/* Deletes the clients and roles of revoked devices whose time has come. */
+static void dynsec_tick(struct mgr *m, int64_t now)
+{
+    struct mgr_dynsec_del **pp = &m->dynsec_dels;
+    while (*pp) {
+        struct mgr_dynsec_del *d = *pp;
+        if (now < d->at) {
+            pp = &d->next;
+            continue;
+        }
+        *pp = d->next;
+        struct ef_val *cmds = ef_val_arr();
+        struct ef_val *c = ef_val_obj();
+        ef_val_obj_set_take(c, "command", ef_val_str("deleteClient"));
+        ef_val_obj_set_take(c, "username", ef_val_str(d->id));
+        ef_val_arr_push_take(cmds, c);
+        c = ef_val_obj();
+        ef_val_obj_set_take(c, "command", ef_val_str("deleteRole"));
+        ef_val_obj_set_take(c, "rolename", ef_val_strf("edgeflow-device-%s", d->id));
+        ef_val_arr_push_take(cmds, c);
+        dynsec_send(m, cmds);
+        ef_log_info("fleet: broker identity of revoked device %s deleted", d->id);
+        free(d);
+    }
+}
+
+/* The plugin's answers: failures are logged (an existing client on re-enrolment is expected). */
+static void dynsec_response(const uint8_t *payload, size_t len)
+{
+    struct ef_val *v = ef_json_parse((const char *)payload, len, NULL, 0);
+    const struct ef_val *rs = ef_val_obj_get(v, "responses");
+    for (size_t i = 0; i < ef_val_arr_len(rs); i++) {
+        const struct ef_val *r = ef_val_arr_at(rs, i);
+        const struct ef_val *e = ef_val_obj_get(r, "error");
+        const char *cmd = ef_val_str_get(ef_val_obj_get(r, "command"));
+        if (e && !strstr(ef_val_str_get(e), "already exists")) {
+            ef_log_warn("fleet: dynamic security %s: %s", cmd, ef_val_str_get(e));
+        }
+    }
+    ef_val_unref(v);
+}
+
 static void mq_message(void *ud, const char *topic, const uint8_t *payload, size_t len,
                        bool retained)
 {
     (void)retained;
     struct mgr *m = ud;
+    if (m->dynsec && !strcmp(topic, DYNSEC_TOPIC "/response")) {
+        dynsec_response(payload, len);
+        return;
+    }
     char id[FLEET_MAX_ID + 1];
     enum fleet_topic_kind kind;
     if (fleet_topic_parse(topic, m->prefix, id, &kind) != 0 || len > FLEET_MAX_MSG) {
@@ -805,6 +937,7 @@ static void on_timer(uv_timer_t *t)
     if (m->leader) {
         rollouts_tick(m, now);
     }
+    dynsec_tick(m, now);
     struct mgr_cmd **pp = &m->cmds;
     while (*pp) {
         struct mgr_cmd *c = *pp;
@@ -1108,7 +1241,7 @@ static const char *const usage =
     "                        [--broker-user NAME] [--broker-password TEXT]\n"
     "                        [--device-broker URL] [--port N] [--host ADDR]\n"
     "                        [--settings FILE] [--public-url URL] [--topic-prefix P]\n"
-    "                        [--heartbeat SECONDS] [--log-level LEVEL]\n"
+    "                        [--heartbeat SECONDS] [--dynsec] [--log-level LEVEL]\n"
     "       edgeflow manager token-create NAME [--read] [--data-dir DIR] [--store URL]\n";
 
 struct mgr_cli {
@@ -1117,6 +1250,7 @@ struct mgr_cli {
     int port, heartbeat;
     const char *token_name;
     bool token_read;
+    bool dynsec;
 };
 
 static int parse_cli(int argc, char **argv, struct mgr_cli *c)
@@ -1137,6 +1271,10 @@ static int parse_cli(int argc, char **argv, struct mgr_cli *c)
         const char **dst = NULL;
         if (!strcmp(a, "--read")) {
             c->token_read = true;
+            continue;
+        }
+        if (!strcmp(a, "--dynsec")) {
+            c->dynsec = true;
             continue;
         }
         if (!strcmp(a, "--data-dir")) {
@@ -1262,6 +1400,11 @@ static void mgr_free(struct mgr *m)
         m->cmds = c->next;
         free(c);
     }
+    while (m->dynsec_dels) {
+        struct mgr_dynsec_del *d = m->dynsec_dels;
+        m->dynsec_dels = d->next;
+        free(d);
+    }
     free(m->key_b64);
     free(m->public_url);
     free(m->broker_url);
@@ -1341,8 +1484,12 @@ int fleet_manager_main(int argc, char **argv)
                                     .load_flows = author_load,
                                     .ud = &m};
     snprintf(path, sizeof(path), "%s/flows.json", dir);
-    struct ef_server_opts so = {
-        .host = s->ui_host, .port = s->ui_port, .flows_path = path, .hooks = &hooks};
+    /* plugins_dir "": the editor's plugins of the source tree (the Fleet sidebar tab) */
+    struct ef_server_opts so = {.host = s->ui_host,
+                                .port = s->ui_port,
+                                .flows_path = path,
+                                .plugins_dir = "",
+                                .hooks = &hooks};
     m.srv = server__start(m.rt, &so, err, sizeof(err));
     int status = 0;
     if (!m.srv) {
@@ -1394,6 +1541,10 @@ int fleet_manager_main(int argc, char **argv)
     fleet_mqtt_subscribe(m.mq, filter, 0);
     fleet_topic_filter(filter, sizeof(filter), m.prefix, FLEET_TOPIC_RESP);
     fleet_mqtt_subscribe(m.mq, filter, 1);
+    m.dynsec = c.dynsec;
+    if (m.dynsec) {
+        fleet_mqtt_subscribe(m.mq, DYNSEC_TOPIC "/response", 1);
+    }
     fleet_mqtt_connect(m.mq);
     uv_timer_init(ef_loop_uv(&m.rt->loop), &m.timer);
     m.timer.data = &m;

@@ -54,6 +54,13 @@ struct mgr_dev {
     struct mgr_dev *next_dirty;
 };
 
+/* A broker identity to delete a little after its device was revoked (dynsec). */
+struct mgr_dynsec_del {
+    char id[FLEET_MAX_ID + 1];
+    int64_t at;
+    struct mgr_dynsec_del *next;
+};
+
 /* An active rollout (the leader drives it). */
 struct mgr_rollout {
     struct ro_rollout ro;
@@ -88,6 +95,8 @@ struct mgr {
     size_t ndirty;
     struct mgr_rollout *rollouts;
     struct mgr_cmd *cmds;
+    bool dynsec; /* manage devices' broker identities (mosquitto dynamic security) */
+    struct mgr_dynsec_del *dynsec_dels;
     bool leader;
     bool connected;
     uv_timer_t timer;
@@ -111,6 +120,14 @@ struct mgr_dev *mgr_dev_add(struct mgr *m, const char *id);
  */
 int64_t mgr_send_desired(struct mgr *m, const char *id, const char *snapshot,
                          const struct ro_rollout *r, bool in_rollout);
+/*
+ * --dynsec: creates (or updates) the device's broker client (username and
+ * client id = id, password = its device token) with a role of its own that
+ * allows only its topics. No-op without --dynsec.
+ */
+void mgr_dynsec_enrol(struct mgr *m, const char *id, const char *password);
+/* --dynsec: deletes the device's broker client and role a few seconds from now. */
+void mgr_dynsec_revoke(struct mgr *m, const char *id);
 /* Publishes a signed `revoked` document for the device. 0 or -1. */
 int mgr_send_revoked(struct mgr *m, const char *id);
 /* Publishes a signed cmd; waits for its resp on behalf of conn. 0 or -1 with err. */

@@ -41,12 +41,16 @@ def flows_v(n, bad=False):
 
 
 class Env:
-    def __init__(self, binary, store=None, device=SimDevice):
+    def __init__(self, binary, store=None, device=SimDevice, dynsec=False):
         self.dev_cls = device
         self.dir = tempfile.mkdtemp(prefix="fleet-test-")
-        self.broker = Broker(self.dir, "broker")
+        extra, margs = (), ()
+        if dynsec:
+            extra, margs = dynsec_setup(self.dir)
+            AgentDevice.watch_auth = ("admin", "adminpw")
+        self.broker = Broker(self.dir, "broker", extra=extra)
         self.binary = binary
-        self.mgr = Manager(binary, self.dir, self.broker.port, store=store)
+        self.mgr = Manager(binary, self.dir, self.broker.port, store=store, extra=margs)
         self.mgr.post("/groups", {"name": "line-1", "env": {"LIMIT": "40"}}, expect=201)
         self.devices = []
 
@@ -95,6 +99,66 @@ class Env:
         else:
             print("kept", self.dir, file=sys.stderr)
             print(self.mgr.logtext()[-4000:], file=sys.stderr)
+
+
+DYNSEC_SO = "/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so"
+
+
+def dynsec_setup(workdir):
+    """A dynamic security config with an admin client that may do everything (the manager)."""
+    conf = os.path.join(workdir, "dynsec.json")
+    subprocess.run(["mosquitto_ctrl", "dynsec", "init", conf, "admin", "adminpw"], check=True,
+                   capture_output=True)
+    with open(conf) as f:
+        d = json.load(f)
+    for r in d["roles"]:
+        if r["rolename"] == "admin":
+            for t in ("publishClientSend", "publishClientReceive", "subscribePattern"):
+                r["acls"].append({"acltype": t, "topic": "#", "priority": 0, "allow": True})
+    with open(conf, "w") as f:
+        json.dump(d, f)
+    return (["allow_anonymous false", "plugin " + DYNSEC_SO, "plugin_opt_config_file " + conf],
+            ["--dynsec", "--broker-user", "admin", "--broker-password", "adminpw"])
+
+
+def dynsec(e):
+    """--dynsec: every enrolled device gets a broker client of its own (its id and token) that
+    may use only its own topics; revoking it deletes the client."""
+    devs = e.add_devices(2)
+    s1 = e.snapshot(1)
+    e.wait_rollout(e.rollout(s1, strategy="all")["id"], "completed")
+    assert all(d.running == s1["id"] for d in devs)
+    port = e.broker.port
+    # without credentials, nothing
+    st = subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(port), "-t", "x",
+                         "-m", "1"], capture_output=True, timeout=10)
+    assert st.returncode != 0
+    # dev-1's identity cannot overwrite dev-2's retained desired state
+    a, b = devs
+    st = subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(port), "-u", a.id, "-P",
+                         a.token, "-i", a.id, "-q", "1", "-r", "-t",
+                         "edgeflow/v1/d/%s/desired" % b.id, "-m", "forged"],
+                        capture_output=True, timeout=10)
+    assert st.returncode == 0, st.stderr  # MQTT 3.1.1: a refused publish is dropped quietly
+    got = subprocess.run(["mosquitto_sub", "-h", "127.0.0.1", "-p", str(port), "-u", "admin",
+                          "-P", "adminpw", "-t", "edgeflow/v1/d/%s/desired" % b.id, "-C", "1",
+                          "-W", "5"], capture_output=True, text=True, timeout=10).stdout
+    assert got.startswith('{"v":1,"signed"'), got
+    wait(lambda: a.running == s1["id"] and a.health == "healthy", what="dev-1 back")
+    # revoked: the agent stops, and its broker identity goes
+    e.mgr.post("/devices/%s/revoke" % a.id, expect=200)
+    wait(lambda: a.exit_status == 3, what="agent stops")
+
+    def refused():
+        r = subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(port), "-u", a.id,
+                            "-P", a.token, "-i", a.id, "-t", "edgeflow/v1/d/%s/hb" % a.id,
+                            "-m", "{}"], capture_output=True, text=True, timeout=10)
+        return r.returncode != 0
+    wait(refused, 15, 0.5, what="broker refuses the revoked device")
+    # the other device still works
+    resp = e.mgr.post("/devices/%s/commands" % b.id, {"cmd": "ping"}, expect=200)
+    assert resp["ok"] is True, resp
+    assert "dynamic security" not in e.mgr.logtext()
 
 
 def deploy_all(e):
@@ -358,6 +422,51 @@ def auth(e):
     SimDevice(e.mgr, e.broker.port, "d", tok)
 
 
+def adminauth(e):
+    """With adminAuth in the settings, editor session tokens work on the API: a user with
+    read permission may only GET; the editor's deploy saves a snapshot authored by the user."""
+    pw = subprocess.run([e.binary, "hash-pw"], input="secret\n", capture_output=True,
+                        text=True, check=True).stdout.strip()
+    settings = os.path.join(e.dir, "settings.json")
+    with open(settings, "w") as f:
+        json.dump({"adminAuth": {"type": "credentials", "users": [
+            {"username": "alice", "password": pw, "permissions": "*"},
+            {"username": "bob", "password": pw, "permissions": "read"}]}}, f)
+    e.mgr.stop()
+    e.mgr.args += ["--settings", settings]
+    e.mgr.start()
+
+    def login(user, scope):
+        req = urllib.request.Request(e.mgr.url("/auth/token"), method="POST", data=json.dumps({
+            "client_id": "node-red-admin", "grant_type": "password", "scope": scope,
+            "username": user, "password": "secret"}).encode(),
+            headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return json.loads(resp.read())["access_token"]
+    alice, bob = login("alice", "*"), login("bob", "read")
+    st, _ = e.mgr.call("GET", "/groups", token="")
+    assert st == 401, st
+    st, _ = e.mgr.call("GET", "/groups", token="not-a-session")
+    assert st == 401, st
+    st, groups = e.mgr.call("GET", "/groups", token=bob)
+    assert st == 200 and groups[0]["name"] == "line-1", (st, groups)
+    st, _ = e.mgr.call("POST", "/groups", {"name": "g2"}, token=bob)
+    assert st == 403, st
+    e.mgr.call("PUT", "/authoring", {"group": "line-1"}, token=alice, expect=200)
+    req = urllib.request.Request(e.mgr.url("/flows"), method="POST",
+                                 data=json.dumps({"flows": flows_v(1)}).encode(),
+                                 headers={"Content-Type": "application/json",
+                                          "Node-RED-API-Version": "v2",
+                                          "Authorization": "Bearer " + alice})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        assert resp.status == 200
+    snaps = e.mgr.get("/snapshots", token=bob)
+    assert snaps[0]["author"] == "alice", snaps
+    audit = e.mgr.get("/audit", token=bob)
+    assert (audit[0]["actor"], audit[0]["action"]) == ("alice", "snapshot.create"), audit[0]
+    assert (audit[1]["actor"], audit[1]["action"]) == ("alice", "authoring.set"), audit[1]
+
+
 def authoring(e):
     """The manager's editor: deploying saves a snapshot of the authoring group."""
     st, r = e.mgr.call("PUT", "/authoring", {"group": "nope"})
@@ -389,7 +498,7 @@ def authoring(e):
 
 CASES = {"deploy": deploy_all, "waves": waves, "bad_canary": bad_canary, "tampered": tampered,
          "offline": offline, "restart": restart, "revoke": revoke, "enrol": enrol,
-         "auth": auth, "authoring": authoring}
+         "auth": auth, "adminauth": adminauth, "authoring": authoring, "dynsec": dynsec}
 
 
 def start_postgres(workdir):
@@ -437,7 +546,7 @@ def main():
     if case.endswith("_agent"):
         case = case[:-6]
         device = AgentDevice
-    e = Env(binary, store=store, device=device)
+    e = Env(binary, store=store, device=device, dynsec=case == "dynsec")
     ok = False
     try:
         CASES[case](e)

@@ -464,6 +464,7 @@ class AgentDevice:
     (watched with a subscription to its retained state topic)."""
 
     dev_cls_connects = False  # the process connects by itself
+    watch_auth = (None, None)  # broker credentials of the state watcher (dynsec tests)
 
     def __init__(self, manager, broker_port, name, token, labels=None):
         self.manager = manager
@@ -488,7 +489,8 @@ class AgentDevice:
         self.id = e["deviceId"]
         self.token = e["broker"]["password"]
         self.prefix = e["topicPrefix"]
-        self.watch = Mqtt(broker_port, "watch-" + self.id, self._state)
+        self.watch = Mqtt(broker_port, "watch-" + self.id, self._state,
+                          username=self.watch_auth[0], password=self.watch_auth[1])
         self.watch.subscribe("%s/d/%s/state" % (self.prefix, self.id), 1)
 
     def _state(self, topic, payload, retained):
