@@ -846,9 +846,9 @@ static void op_healthy(struct agent *a)
         ef_log_error("agent: %s", err);
     }
     a->health = "healthy";
+    prune_snapshots(a); /* on disk before it is reported */
     set_result(a, op->d.seq, op->d.snapshot_id, "applied", NULL);
     end_op(a);
-    prune_snapshots(a);
 }
 
 static void on_health(uv_timer_t *t)
