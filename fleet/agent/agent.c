@@ -61,6 +61,15 @@ struct agent_opts {
     int port;
 };
 
+struct agent;
+
+/* Each download slot remembers its agent and file. */
+struct fetch_ctx {
+    struct agent *a;
+    int idx;
+    size_t file;
+};
+
 /* A desired document being fetched, applied or watched. */
 struct op {
     char *envelope; /* the verified envelope as received (becomes current.json) */
@@ -70,6 +79,7 @@ struct op {
     size_t next_file; /* next index of d.files to look at */
     size_t running;   /* downloads under way */
     struct agent_req *reqs[MAX_FETCHES];
+    struct fetch_ctx fc[MAX_FETCHES];
     bool in_window;
     uint64_t window_end;
 };
@@ -836,9 +846,9 @@ static void op_healthy(struct agent *a)
         ef_log_error("agent: %s", err);
     }
     a->health = "healthy";
+    prune_snapshots(a); /* on disk before it is reported */
     set_result(a, op->d.seq, op->d.snapshot_id, "applied", NULL);
     end_op(a);
-    prune_snapshots(a);
 }
 
 static void on_health(uv_timer_t *t)
@@ -919,13 +929,6 @@ static bool have_file(struct agent *a, const struct fleet_file *f)
 
 static void fetch_more(struct agent *a);
 
-/* Each download slot remembers its agent. */
-struct fetch_ctx {
-    struct agent *a;
-    int idx;
-    size_t file;
-};
-
 static void fetch_done(void *ud, const char *err)
 {
     struct fetch_ctx *fc = ud;
@@ -934,7 +937,6 @@ static void fetch_done(void *ud, const char *err)
     size_t file = fc->file;
     op->reqs[fc->idx] = NULL;
     op->running--;
-    free(fc);
     if (err) {
         char reason[512];
         snprintf(reason, sizeof(reason), "file %s: %s", op->d.files[file].path, err);
@@ -978,18 +980,13 @@ static void fetch_more(struct agent *a)
         char url[4096], path[PATH_LEN];
         snprintf(url, sizeof(url), "%s%s", base, f->sha256);
         pathf(path, a, "files/%s", f->sha256);
-        struct fetch_ctx *fc = calloc(1, sizeof(*fc));
-        if (!fc) {
-            op_reject(a, "out of memory");
-            return;
-        }
+        struct fetch_ctx *fc = &op->fc[slot];
         fc->a = a;
         fc->idx = slot;
         fc->file = idx;
         op->reqs[slot] = agent_http_fetch(a->http, url, a->password, path, f->size, f->sha256,
                                           600000, fetch_done, fc);
         if (!op->reqs[slot]) {
-            free(fc);
             op_reject(a, "cannot start a download");
             return;
         }

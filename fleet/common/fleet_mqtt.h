@@ -12,7 +12,7 @@
  * in the queue while disconnected and in-flight ones are sent again after a
  * reconnect (at least once); QoS 0 messages are dropped while disconnected.
  *
- * All calls are loop-thread only. Memory: one client is about 2 KB plus the
+ * All calls are loop-thread only. Memory: one client is about 3 KB plus the
  * queued messages (one allocation each) and paho's own per-connection state.
  */
 #ifndef FLEET_MQTT_H

@@ -268,11 +268,12 @@ class Agent:
         self.proc = None
         self.log = []
 
-    def start(self, enrol=True):
+    def start(self, enrol=True, token=None):
         args = [BIN, "agent", "--state-dir", self.state, "--log-level", "debug",
                 "--name", self.name] + self.extra
         if enrol:
-            args += ["--manager", "http://127.0.0.1:%d" % self.mgr.port, "--token", self.mgr.token]
+            args += ["--manager", "http://127.0.0.1:%d" % self.mgr.port, "--token",
+                     token or self.mgr.token]
         self.log = []
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                      text=True, cwd=WORK)
@@ -721,9 +722,53 @@ def case_credentials():
     w.stop()
 
 
+def case_enrol():
+    broker, mgr, w, ag = setup("enrol")
+    # a wrong provisioning token: refused, exit status 2, nothing kept
+    ag.start(token="not-a-token")
+    try:
+        ag.proc.wait(15)
+    except subprocess.TimeoutExpired:
+        raise Fail("the agent did not exit after a refused enrolment")
+    check(ag.proc.returncode == 2 and not os.path.exists(os.path.join(ag.state, "enrolment.json")),
+          "a refused enrolment exits with status 2 and keeps nothing")
+    check(any("401" in l for l in ag.log), "the log says why (HTTP 401)")
+    # a pinned manager key that is not the manager's: refused
+    other = subprocess.run([TOOL, "keygen", os.path.join(WORK, "other.key")], check=True,
+                           capture_output=True, text=True).stdout.strip()
+    ag.extra = ["--manager-key", other]
+    ag.start()
+    try:
+        ag.proc.wait(15)
+    except subprocess.TimeoutExpired:
+        raise Fail("the agent did not exit with a wrong --manager-key")
+    check(ag.proc.returncode == 2 and not os.path.exists(os.path.join(ag.state, "enrolment.json")),
+          "a manager key other than the pinned one is refused")
+    # the right pin; the device key stays the same across attempts
+    key_before = open(os.path.join(ag.state, "device.key")).read()
+    ag.extra = ["--manager-key", mgr.pk]
+    ag.start()
+    wait_for(lambda: (w.last_state("dev-1") or {}).get("online") is True, 15,
+             "enrolled and online with the pinned key")
+    check(open(os.path.join(ag.state, "device.key")).read() == key_before and
+          len(mgr.enrolments) == 2 and len({e["publicKey"] for e in mgr.enrolments}) == 1,
+          "the device key is kept across starts")
+    ag.stop()
+    # a kept enrolment with a different pin: refused at start
+    ag.extra = ["--manager-key", other]
+    ag.start(enrol=False)
+    try:
+        ag.proc.wait(15)
+    except subprocess.TimeoutExpired:
+        raise Fail("the agent did not exit with a pin that differs from the kept key")
+    check(ag.proc.returncode == 2, "a pin that differs from the kept manager key is refused")
+    w.stop()
+
+
 CASES = {"mqtt_client": case_mqtt_client, "deploy": case_deploy, "refuse": case_refuse,
          "rollback": case_rollback, "nodes": case_nodes, "boot_offline": case_boot_offline,
-         "revoked": case_revoked, "credentials": case_credentials}
+         "revoked": case_revoked, "credentials": case_credentials,
+         "enrol": case_enrol}
 
 
 def main():
