@@ -237,6 +237,7 @@ struct ef_runtime {
     uv_timer_t ctx_timer;            /* file-context flushes */
     struct ws_routes *ws;            /* websocket listener paths and client context (ws_routes.c) */
     struct http_routes *http_routes; /* http in routes (http_routes.c), created on first use */
+    uint64_t node_errors;            /* ef_node_error calls of running nodes (fleet agent health) */
 };
 
 /* Adds a set of hooks (copied). Returns 0, or EF_EFULL past EF_MAX_HOOKS. */

@@ -12,11 +12,14 @@
 #include "password.h"
 #include "server.h"
 
+#include "agent/agent.h"
+
 static const char *const usage =
     "usage: edgeflow run [FLOWS] [--settings FILE] [--user-dir DIR] [--port N] [--host ADDR]\n"
     "                    [--debug-stdout] [--plugin-dir DIR]... [--log-level LEVEL]\n"
     "       edgeflow check FLOWS [--plugin-dir DIR]...\n"
     "       edgeflow nodes [--json] [--plugin-dir DIR]...\n"
+    "       edgeflow agent --state-dir DIR [--manager URL --token TOKEN] ...  (docs/cli.md)\n"
     "       edgeflow hash-pw          (reads a password on stdin, prints its bcrypt hash)\n"
     "       edgeflow version\n";
 
@@ -373,6 +376,9 @@ static int cmd_hash_pw(void)
 int main(int argc, char **argv)
 {
     struct cli c;
+    if (argc >= 2 && !strcmp(argv[1], "agent")) {
+        return fleet_agent_main(argc - 1, argv + 1);
+    }
     if (parse_args(argc, argv, &c) != 0) {
         fputs(usage, stderr);
         return 2;

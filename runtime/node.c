@@ -427,6 +427,7 @@ void ef_node_error(struct ef_node *n, const struct ef_msg *msg, const char *fmt,
                       n->flow && n->flow->kind != SCOPE_GLOBAL ? n->flow->id : "global", text);
         return;
     }
+    n->fs->rt->node_errors++;
     bool handled = msg && node__handle_error(n, text, msg);
     if (!handled) {
         ef_log(EF_LOG_ERROR, "[%s:%s] %s", n->type->name, n->name && *n->name ? n->name : n->id,
