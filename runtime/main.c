@@ -11,6 +11,7 @@
 #include "runtime.h"
 #include "password.h"
 #include "server.h"
+#include "cli/fleet_cli.h"
 
 #include "agent/agent.h"
 
@@ -21,6 +22,7 @@ static const char *const usage =
     "       edgeflow nodes [--json] [--plugin-dir DIR]...\n"
     "       edgeflow agent --state-dir DIR [--manager URL --token TOKEN] ...  (docs/cli.md)\n"
     "       edgeflow hash-pw          (reads a password on stdin, prints its bcrypt hash)\n"
+    "       edgeflow fleet COMMAND ... (the fleet manager's REST client: edgeflow fleet help)\n"
     "       edgeflow version\n";
 
 struct cli {
@@ -375,6 +377,9 @@ static int cmd_hash_pw(void)
 
 int main(int argc, char **argv)
 {
+    if (argc >= 2 && !strcmp(argv[1], "fleet")) {
+        return ef_fleet_cli_main(argc - 2, argv + 2);
+    }
     struct cli c;
     if (argc >= 2 && !strcmp(argv[1], "agent")) {
         return fleet_agent_main(argc - 1, argv + 1);
