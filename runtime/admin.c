@@ -704,6 +704,31 @@ void admin__on_deployed(struct ef_server *s)
     comms__publish(s, "notification/runtime-deploy", d, true);
 }
 
+/*
+ * The manager (server hooks): the flows the editor shows are the authoring
+ * group's latest snapshot, not running flows; s->flows and s->rev follow it.
+ */
+static void author_refresh(struct ef_server *s)
+{
+    if (!s->hooks.load_flows) {
+        return;
+    }
+    struct ef_val *loaded = s->hooks.load_flows(s->hooks.ud);
+    struct ef_val *stripped = strip_credentials(loaded);
+    ef_val_unref(loaded);
+    if (!stripped) {
+        return;
+    }
+    ef_val_unref(s->flows);
+    s->flows = stripped;
+    size_t len;
+    char *text = ef_json_print(stripped, 0, &len);
+    if (text) {
+        sha256_hex(text, len, s->rev);
+        free(text);
+    }
+}
+
 static const struct ef_val *find_by_id(const struct ef_val *flows, const char *id)
 {
     for (size_t i = 0; i < ef_val_arr_len(flows); i++) {
@@ -845,6 +870,40 @@ static char *decrypt_creds(const char *secret, const char *enc, size_t *outlen)
     free(ct);
     free(pt);
     return res;
+}
+
+char *server__encrypt_credentials(const char *secret, const struct ef_val *creds, size_t *len)
+{
+    size_t tlen;
+    char *text = ef_json_print(creds, 0, &tlen);
+    struct ef_val *file = text ? encrypt_creds(secret, text, tlen) : NULL;
+    free(text);
+    char *out = file ? ef_json_print(file, 0, len) : NULL;
+    ef_val_unref(file);
+    return out;
+}
+
+struct ef_val *server__decrypt_credentials(const char *secret, const char *text, size_t len)
+{
+    struct ef_val *file = ef_json_parse(text, len, NULL, 0);
+    if (ef_val_type(file) != EF_OBJ) {
+        ef_val_unref(file);
+        return NULL;
+    }
+    const struct ef_val *enc = ef_val_obj_get(file, "$");
+    if (ef_val_type(enc) != EF_STR) {
+        return file; /* in clear */
+    }
+    size_t plen = 0;
+    char *plain = secret ? decrypt_creds(secret, ef_val_str_get(enc), &plen) : NULL;
+    ef_val_unref(file);
+    struct ef_val *dec = plain ? ef_json_parse(plain, plen, NULL, 0) : NULL;
+    free(plain);
+    if (dec && ef_val_type(dec) != EF_OBJ) {
+        ef_val_unref(dec);
+        dec = NULL;
+    }
+    return dec;
 }
 
 struct ef_val *server__load_credentials(struct ef_val *flows, const char *flows_path,
@@ -1036,6 +1095,36 @@ static int deploy(struct srv_conn *c, const struct ef_val *posted, enum ef_deplo
         ef_log_info("audit: flows.set user=%s type=%s path=%s from %s", auth__user_name(c->user),
                     dtype_name(type), c->path, addr);
     }
+    return 0;
+}
+
+/*
+ * The manager's authoring seam (server hooks): the editor's flows become a
+ * snapshot through save_flows instead of running here. Credentials the
+ * editor did not resend are taken from the flows the editor was shown.
+ * Replies on failure and returns non-zero.
+ */
+static int author_save(struct srv_conn *c, const struct ef_val *posted)
+{
+    struct ef_server *s = c->srv;
+    struct ef_val *shown = s->hooks.load_flows ? s->hooks.load_flows(s->hooks.ud) : NULL;
+    struct ef_val *config = with_credentials(posted, shown);
+    ef_val_unref(shown);
+    if (!config) {
+        srv_reply_error(c, 500, "unexpected_error", "out of memory");
+        return EF_ENOMEM;
+    }
+    char err[512] = "";
+    int rc = s->hooks.save_flows(s->hooks.ud, config, auth__user_name(c->user), err, sizeof(err));
+    ef_val_unref(config);
+    if (rc != 0) {
+        srv_reply_error(c, 400, "invalid_flows", *err ? err : "the flows were not saved");
+        return EF_EINVAL;
+    }
+    author_refresh(s);
+    struct ef_val *d = ef_val_obj();
+    ef_val_obj_set_take(d, "revision", ef_val_str(s->rev));
+    comms__publish(s, "notification/runtime-deploy", d, true);
     return 0;
 }
 
@@ -1563,6 +1652,7 @@ static void get_flows(struct srv_conn *c)
     if (!api_version(c, &v)) {
         return;
     }
+    author_refresh(s);
     struct ef_val *flows = s->flows ? ef_val_ref(s->flows) : ef_val_arr();
     if (v == 1) {
         srv_reply_json(c, 200, flows);
@@ -1594,8 +1684,9 @@ static void post_flows(struct srv_conn *c)
         srv_reply_error(c, 400, "invalid_request", "unknown Node-RED-Deployment-Type");
         return;
     }
+    author_refresh(s);
     struct ef_val *flows = NULL;
-    if (type == EF_DEPLOY_RELOAD) {
+    if (type == EF_DEPLOY_RELOAD && !s->hooks.save_flows) {
         /* the flows file as saved (with its credentials) */
         char err[512];
         bool unreadable;
@@ -1639,7 +1730,12 @@ static void post_flows(struct srv_conn *c)
         flows = ef_val_ref((struct ef_val *)arr);
         ef_val_unref(body);
     }
-    int rc = deploy(c, flows, type);
+    int rc;
+    if (s->hooks.save_flows) {
+        rc = author_save(c, flows);
+    } else {
+        rc = deploy(c, flows, type);
+    }
     ef_val_unref(flows);
     if (rc != 0) {
         return;
@@ -2245,6 +2341,93 @@ static void get_credentials(struct srv_conn *c, const char *type, const char *id
     srv_reply_json(c, 200, o);
 }
 
+/* ---- editor plugins (ef_server_opts.plugins_dir) ---- */
+
+/* A plugin file's stem: the name before ".html", made of [A-Za-z0-9._-]. */
+static bool plugin_stem(const char *file, char *stem, size_t len)
+{
+    size_t l = strlen(file);
+    if (l <= 5 || strcmp(file + l - 5, ".html") != 0 || l - 5 >= len) {
+        return false;
+    }
+    for (size_t i = 0; i < l - 5; i++) {
+        char ch = file[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '.' || ch == '_' || ch == '-')) {
+            return false;
+        }
+    }
+    memcpy(stem, file, l - 5);
+    stem[l - 5] = '\0';
+    return true;
+}
+
+/*
+ * GET /plugins. Without a plugins_dir: no plugins. With one, every *.html in
+ * it is an editor plugin of the module "edgeflow-plugins" named after the
+ * file: the JSON list as @node-red/registry's getPluginList gives it, or the
+ * files' HTML, each after the "<!-- --- [red-plugin:<id>] --- -->" line the
+ * editor splits on. The files are read at each request (they are small and
+ * the editor asks once per load).
+ */
+static void get_plugins(struct srv_conn *c, bool json)
+{
+    const char *dir = c->srv->plugins_dir;
+    size_t n = 0;
+    char **files = dir ? list_dir(dir, &n) : NULL;
+    struct ef_val *list = json ? ef_val_arr() : NULL;
+    char *html = NULL;
+    size_t hlen = 0;
+    for (size_t i = 0; i < n; i++) {
+        char stem[256], id[300], path[4096];
+        if (!plugin_stem(files[i], stem, sizeof(stem))) {
+            continue;
+        }
+        snprintf(id, sizeof(id), "edgeflow-plugins/%s", stem);
+        if (json) {
+            struct ef_val *e = ef_val_obj(), *pl = ef_val_arr(), *p = ef_val_obj();
+            ef_val_obj_set_take(p, "id", ef_val_str(stem));
+            ef_val_obj_set_take(p, "module", ef_val_str("edgeflow-plugins"));
+            ef_val_arr_push_take(pl, p);
+            ef_val_obj_set_take(e, "id", ef_val_str(id));
+            ef_val_obj_set_take(e, "name", ef_val_str(stem));
+            ef_val_obj_set_take(e, "enabled", ef_val_bool(true));
+            ef_val_obj_set_take(e, "local", ef_val_bool(false));
+            ef_val_obj_set_take(e, "user", ef_val_bool(false));
+            ef_val_obj_set_take(e, "module", ef_val_str("edgeflow-plugins"));
+            ef_val_obj_set_take(e, "plugins", pl);
+            ef_val_obj_set_take(e, "editor", ef_val_bool(true));
+            ef_val_obj_set_take(e, "runtime", ef_val_bool(false));
+            ef_val_obj_set_take(e, "version", ef_val_str(EF_VERSION));
+            ef_val_arr_push_take(list, e);
+            continue;
+        }
+        snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
+        size_t flen;
+        char *text = srv_read_file(path, &flen);
+        if (!text) {
+            continue;
+        }
+        char head[400];
+        int hl = snprintf(head, sizeof(head), "\n<!-- --- [red-plugin:%s] --- -->\n", id);
+        char *nh = realloc(html, hlen + (size_t)hl + flen + 1);
+        if (nh) {
+            html = nh;
+            memcpy(html + hlen, head, (size_t)hl);
+            memcpy(html + hlen + hl, text, flen);
+            hlen += (size_t)hl + flen;
+            html[hlen] = '\0';
+        }
+        free(text);
+    }
+    free_list(files, n);
+    if (json) {
+        srv_reply_json(c, 200, list);
+    } else {
+        srv_reply(c, 200, "text/html; charset=utf-8", html ? html : strdup(""), hlen);
+    }
+}
+
 /* ---- static files ---- */
 
 static bool serve_static(struct srv_conn *c)
@@ -2304,11 +2487,7 @@ void admin__handle(struct srv_conn *c)
         } else if (!strcmp(path, "/nodes/messages") || !strcmp(path, "/plugins/messages")) {
             srv_reply(c, 200, "application/json; charset=utf-8", strdup("{}"), 2);
         } else if (!strcmp(path, "/plugins")) {
-            if (wants_json(c)) {
-                srv_reply(c, 200, "application/json; charset=utf-8", strdup("[]"), 2);
-            } else {
-                srv_reply(c, 200, "text/html; charset=utf-8", strdup(""), 0);
-            }
+            get_plugins(c, wants_json(c));
         } else if (!strcmp(path, "/icons")) {
             get_icons(c);
         } else if (route("/icons/:module/:icon", path, p, &np)) {

@@ -766,6 +766,19 @@ const struct auth_user *auth__comms_token(struct ef_server *s, const char *token
     return ss && has_permission(ss->scope, "status.read") ? ss->user : NULL;
 }
 
+const struct auth_user *auth__token_user(struct ef_server *s, const char *token, const char *perm)
+{
+    struct ef_auth *a = s->auth;
+    if (!a) {
+        return NULL;
+    }
+    if (!token) {
+        return a->anon.permissions && has_permission(a->anon.permissions, perm) ? &a->anon : NULL;
+    }
+    struct auth_session *ss = session_get(a, token);
+    return ss && has_permission(ss->scope, perm) ? ss->user : NULL;
+}
+
 const struct auth_user *auth__comms_anonymous(struct ef_server *s)
 {
     struct ef_auth *a = s->auth;

@@ -64,6 +64,13 @@ const char *auth__user_name(const struct auth_user *u);
  * such session, expired, or without status.read).
  */
 const struct auth_user *auth__comms_token(struct ef_server *s, const char *token);
+/*
+ * The fleet manager's REST API: the user an editor session token belongs
+ * to when its scope grants `perm` ("flows.read", "flows.write"); with
+ * token NULL, the anonymous default user when it has `perm`. NULL
+ * otherwise, and always without adminAuth.
+ */
+const struct auth_user *auth__token_user(struct ef_server *s, const char *token, const char *perm);
 /* /comms without a token: the default user when it may read status, else NULL. */
 const struct auth_user *auth__comms_anonymous(struct ef_server *s);
 

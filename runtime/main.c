@@ -12,7 +12,7 @@
 #include "password.h"
 #include "server.h"
 #include "cli/fleet_cli.h"
-
+#include "manager/manager.h"
 #include "agent/agent.h"
 
 static const char *const usage =
@@ -23,6 +23,7 @@ static const char *const usage =
     "       edgeflow agent --state-dir DIR [--manager URL --token TOKEN] ...  (docs/cli.md)\n"
     "       edgeflow hash-pw          (reads a password on stdin, prints its bcrypt hash)\n"
     "       edgeflow fleet COMMAND ... (the fleet manager's REST client: edgeflow fleet help)\n"
+    "       edgeflow manager [--data-dir DIR] [--store URL] [--broker URL] ...  (fleet manager)\n"
     "       edgeflow version\n";
 
 struct cli {
@@ -381,6 +382,9 @@ int main(int argc, char **argv)
         return ef_fleet_cli_main(argc - 2, argv + 2);
     }
     struct cli c;
+    if (argc >= 2 && !strcmp(argv[1], "manager")) {
+        return fleet_manager_main(argc - 1, argv + 1);
+    }
     if (argc >= 2 && !strcmp(argv[1], "agent")) {
         return fleet_agent_main(argc - 1, argv + 1);
     }

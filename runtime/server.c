@@ -54,6 +54,10 @@ static const char *reason_phrase(int status)
 static void conn_reset(struct srv_conn *c)
 {
     http_routes__detach(c);
+    if (c->deferred && !c->responding && c->srv && c->srv->hooks.closed) {
+        c->srv->hooks.closed(c->srv->hooks.ud, c);
+    }
+    c->deferred = false;
     free(c->body);
     free(c->resp);
     c->body = c->resp = NULL;
@@ -362,6 +366,12 @@ static enum srv_method method_of(struct lws *wsi)
 
 static void dispatch(struct srv_conn *c)
 {
+    if (c->srv->hooks.route && !c->body_too_big && c->srv->hooks.route(c->srv->hooks.ud, c)) {
+        if (!c->responding && !c->deferred) {
+            srv_reply_error(c, 500, "unexpected_error", "no response");
+        }
+        return;
+    }
     if (c->wsi && http_routes__dispatch(c)) {
         return; /* an http in node's route: answered, or a flow will answer */
     }
@@ -680,6 +690,39 @@ static void default_defs_dir(const char *modules, char *out, size_t len)
     }
 }
 
+/*
+ * editor/plugins of the source tree the executable was built in: beside or
+ * above the build directory, else EF_SOURCE_DIR's.
+ */
+static void default_plugins_dir(char *out, size_t len)
+{
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash) {
+            *slash = '\0';
+        }
+        const char *rel[] = {"/../editor/plugins", "/editor/plugins", "/../../editor/plugins"};
+        for (size_t i = 0; i < sizeof(rel) / sizeof(rel[0]); i++) {
+            char cand[PATH_MAX + 64];
+            snprintf(cand, sizeof(cand), "%s%s", exe, rel[i]);
+            char *real = realpath(cand, NULL);
+            if (real) {
+                snprintf(out, len, "%s", real);
+                free(real);
+                return;
+            }
+        }
+    }
+#ifdef EF_SOURCE_DIR
+    snprintf(out, len, "%s/editor/plugins", EF_SOURCE_DIR);
+#else
+    snprintf(out, len, "editor/plugins");
+#endif
+}
+
 static void cred_path_of(const char *flows, char *out, size_t len)
 {
     /* Node-RED: <dir>/<name without .json>_cred.json */
@@ -727,14 +770,21 @@ struct ef_server *server__start(struct ef_runtime *rt, const struct ef_server_op
     s->nodes_dir = dup_or(o->nodes_dir, path);
     default_defs_dir(modules, defs, sizeof(defs));
     s->defs_dir = dup_or(o->defs_dir, defs);
+    if (o->plugins_dir) {
+        default_plugins_dir(path, sizeof(path));
+        s->plugins_dir = strdup(*o->plugins_dir ? o->plugins_dir : path);
+    }
     s->flows_path = strdup(o->flows_path ? o->flows_path : "flows.json");
+    if (o->hooks) {
+        s->hooks = *o->hooks;
+    }
     cred_path_of(s->flows_path, path, sizeof(path));
     s->cred_path = strdup(path);
     s->user_settings = ef_val_obj();
     s->retained = ef_val_obj();
     s->started = true;
     if (!s->editor_dir || !s->nodes_dir || !s->defs_dir || !s->flows_path || !s->cred_path ||
-        !s->user_settings || !s->retained) {
+        !s->user_settings || !s->retained || (o->plugins_dir && !s->plugins_dir)) {
         snprintf(err, errlen, "out of memory");
         server__stop(s);
         return NULL;
@@ -837,6 +887,7 @@ void server__stop(struct ef_server *s)
     free(s->editor_dir);
     free(s->nodes_dir);
     free(s->defs_dir);
+    free(s->plugins_dir);
     free(s->flows_path);
     free(s->cred_path);
     free(s);

@@ -15,6 +15,36 @@
 #include "runtime.h"
 
 struct ef_server;
+struct srv_conn;
+struct ef_val;
+
+/*
+ * Hooks for a program that serves more than the editor (the fleet manager,
+ * fleet/manager): all optional; `edgeflow run` sets none.
+ */
+struct ef_server_hooks {
+    /*
+     * First look at every complete HTTP request, before adminAuth (the hook
+     * does its own authorisation): returns true when it took the request.
+     * It answers with srv_reply*() at once, or later after setting
+     * c->deferred (then `closed` is called if the client goes first).
+     */
+    bool (*route)(void *ud, struct srv_conn *c);
+    /* A deferred request's connection closed before it was answered: forget c. */
+    void (*closed)(void *ud, struct srv_conn *c);
+    /*
+     * Authoring: when set, POST /flows does not deploy; it hands the
+     * editor's flows (an array, with each node's `credentials` as the editor
+     * sent them, borrowed) to save_flows with the user's name ("-" without
+     * adminAuth). Returns 0, or non-zero with the reason in err (the
+     * editor gets a 400 with it).
+     */
+    int (*save_flows)(void *ud, const struct ef_val *flows, const char *user, char *err,
+                      size_t errlen);
+    /* Authoring: the flows GET /flows shows (new reference to an array, or NULL for none). */
+    struct ef_val *(*load_flows)(void *ud);
+    void *ud;
+};
 
 /* What the server needs to know besides the runtime. Strings are copied. */
 struct ef_server_opts {
@@ -24,6 +54,13 @@ struct ef_server_opts {
     const char *editor_dir; /* @node-red/editor-client; NULL = built-in default */
     const char *nodes_dir;  /* @node-red/nodes; NULL = built-in default */
     const char *defs_dir;   /* edgeflow's own node definitions (editor/nodes); NULL = default */
+    const struct ef_server_hooks *hooks; /* NULL for none; copied */
+    /*
+     * Editor plugins: every *.html in it is served at GET /plugins (the
+     * manager's Fleet tab). "" = the built-in default (editor/plugins of the
+     * source tree the executable was built in); NULL = none (`edgeflow run`).
+     */
+    const char *plugins_dir;
 };
 
 /*
@@ -52,6 +89,20 @@ void server__stop(struct ef_server *s);
  */
 struct ef_val *server__load_credentials(struct ef_val *flows, const char *flows_path,
                                         struct ef_settings *s, char *err, size_t errlen);
+
+/*
+ * Node-RED's credentials file scheme, for the fleet manager's snapshots:
+ * the text of a flows_cred.json holding creds (object: node id -> that
+ * node's credentials) encrypted with secret (malloc'ed, *len its length),
+ * or NULL on failure.
+ */
+char *server__encrypt_credentials(const char *secret, const struct ef_val *creds, size_t *len);
+/*
+ * The credentials object of a flows_cred.json text, decrypted with secret
+ * (or as it is when it is in clear): a new reference, or NULL when it is not
+ * valid or the secret is wrong.
+ */
+struct ef_val *server__decrypt_credentials(const char *secret, const char *text, size_t len);
 
 /* ---- Internal: shared by server.c, admin.c and comms.c ---- */
 
@@ -102,6 +153,7 @@ struct srv_conn {
     size_t resp_len, resp_off;
     char location[512]; /* for redirects */
     bool headers_sent, close_after, responding;
+    bool deferred; /* a server hook answers later (struct ef_server_hooks.route) */
     /* websocket */
     struct comms_client *client;
     /* who sent the request or opened the websocket (auth.c); NULL without adminAuth */
@@ -124,6 +176,7 @@ struct ef_server {
     size_t body_max; /* apiMaxLength: largest request body read */
     char *flows_path, *cred_path;
     char *editor_dir, *nodes_dir, *defs_dir;
+    char *plugins_dir; /* NULL: GET /plugins lists none */
     /* deployed configuration, as the editor sees it (credentials stripped) */
     struct ef_val *flows; /* array */
     char rev[65];
@@ -140,6 +193,7 @@ struct ef_server {
     size_t index_html_len;
     struct ef_val *user_settings; /* GET/POST /settings/user, kept in memory */
     struct ef_auth *auth;         /* adminAuth (auth.c); NULL when the settings have none */
+    struct ef_server_hooks hooks; /* all NULL for `edgeflow run` */
     bool tls;                     /* settings.https: the port speaks TLS only (tls.c) */
     /* comms (comms.c) */
     struct comms_client *clients;
