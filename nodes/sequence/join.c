@@ -101,6 +101,8 @@ static void oset(struct ef_val *o, const char *k, struct ef_val *v)
 
 /* ---- configuration ---- */
 
+static void join_close(struct ef_node *n);
+
 static int join_init(struct ef_node *n, const struct ef_val *config)
 {
     struct join *j = ef_node_priv(n);
@@ -123,6 +125,7 @@ static int join_init(struct ef_node *n, const struct ef_val *config)
     const char *key = ef_val_str_get(ef_val_obj_get(config, "key"));
     if (seq__prop_init(&j->key, *key ? key : "topic", err, sizeof(err)) != 0) {
         ef_node_error(n, NULL, "%s", err);
+        join_close(n); /* no cb_close after a failed init: free what was set up */
         return EF_EINVAL;
     }
     j->timer_ms = 0;
@@ -169,6 +172,7 @@ static int join_init(struct ef_node *n, const struct ef_val *config)
             /* Node-RED throws from the constructor: the node is not created */
             ef_node_error(n, NULL, "%s", arr ? "Error: not an array" : err);
             ef_val_unref(arr);
+            join_close(n);
             return EF_EINVAL;
         }
         size_t l = ef_val_arr_len(arr);

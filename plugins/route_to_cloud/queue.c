@@ -40,8 +40,7 @@
 #define CUR_MAGIC 0x43435452u /* "RTCC" */
 #define CUR_SLOT 32
 #define RD_CHUNK (256u << 10)
-/* seqs and segment ids at or above this are damage: next_seq never wraps */
-#define SEQ_LIMIT ((uint64_t)1 << 63)
+#define SEQ_LIMIT RTCQ_SEQ_LIMIT
 
 struct seg {
     uint64_t id;   /* first seq it may hold (its file name) */
@@ -723,10 +722,11 @@ void rtcq_close(struct rtcq *q)
 int rtcq_append(struct rtcq *q, const void *data, size_t len, double ts_ms)
 {
     uint64_t need = RTCQ_HEADER + (uint64_t)len;
-    if (len > RTCQ_MAX_RECORD || (q->o.max_bytes && need > q->o.max_bytes) || (len && !data)) {
+    if (len > RTCQ_MAX_RECORD || (q->o.max_bytes && need > q->o.max_bytes) || (len && !data) ||
+        q->next_seq >= SEQ_LIMIT) {
+        /* a record numbered SEQ_LIMIT or above would read back as damage */
         q->c.refused++;
-        return len > RTCQ_MAX_RECORD || (q->o.max_bytes && need > q->o.max_bytes) ? EF_ERANGE
-                                                                                  : EF_EINVAL;
+        return len && !data ? EF_EINVAL : EF_ERANGE;
     }
     bool dropped = false;
     while ((q->o.max_records && q->records + 1 > q->o.max_records) ||

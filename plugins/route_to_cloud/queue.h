@@ -26,6 +26,8 @@
 
 #define RTCQ_HEADER 28
 #define RTCQ_MAX_RECORD (64u << 20) /* data bytes per record */
+/* seqs, cursor positions and segment ids at or above this are damage, so a seq never wraps */
+#define RTCQ_SEQ_LIMIT ((uint64_t)1 << 63)
 
 enum rtcq_fsync {
     RTCQ_FSYNC_ALWAYS,   /* fdatasync after every append and trim */
@@ -81,8 +83,9 @@ void rtcq_close(struct rtcq *q);
  * Appends one record stamped ts_ms. When the queue is full, overflow decides:
  * drop the oldest records, or refuse. Returns 0 when the record is written
  * (and synced under RTCQ_FSYNC_ALWAYS), EF_EFULL (refused: full), EF_ERANGE
- * (larger than RTCQ_MAX_RECORD or than max_bytes alone), or EF_EIO (nothing
- * was appended).
+ * (larger than RTCQ_MAX_RECORD or than max_bytes alone, or no seq is left
+ * below RTCQ_SEQ_LIMIT: only a damaged cursor can claim that), or EF_EIO
+ * (nothing was appended).
  */
 int rtcq_append(struct rtcq *q, const void *data, size_t len, double ts_ms);
 /* fdatasyncs what was written since the last sync. 0 or EF_EIO. */

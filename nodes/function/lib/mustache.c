@@ -22,6 +22,11 @@
 /* Partials expanded in one render: partials that include each other twice
  * would otherwise take exponential time (mustache.js never finishes). */
 #define MAX_PARTIAL_EXPANSIONS 100000
+/* Output of one render, and partial text parsed in one render (an indented partial that includes
+ * itself grows by its indentation at every level): past either the render fails instead of
+ * taking the process's memory. Nested sections over arrays multiply the output the same way. */
+#define MAX_OUTPUT (64u << 20)
+#define MAX_PARTIAL_BYTES (4u << 20)
 
 enum {
     T_TEXT,
@@ -612,7 +617,8 @@ struct render {
     size_t errlen;
     bool failed;
     int depth;
-    long expansions; /* partials expanded so far */
+    long expansions;      /* partials expanded so far */
+    size_t partial_bytes; /* bytes of partial text parsed so far */
 };
 
 static bool is_object(const struct ef_val *v)
@@ -920,6 +926,13 @@ static void render_partial(struct render *r, const struct mtok *t, const struct 
         }
         text = indented;
     }
+    r->partial_bytes += len;
+    if (r->partial_bytes > MAX_PARTIAL_BYTES) {
+        snprintf(r->err, r->errlen, "Partials expand to more than %u MiB", MAX_PARTIAL_BYTES >> 20);
+        r->failed = true;
+        free(indented);
+        return;
+    }
     struct mst_template *pt = mst__parse(text, len, r->err, r->errlen);
     free(indented);
     if (!pt) {
@@ -957,6 +970,11 @@ static void render_section(struct render *r, const struct mtok *t, const struct 
 static void render_tokens(struct render *r, const struct mtok *toks, size_t n, const struct ctx *c)
 {
     for (size_t i = 0; i < n && !r->failed && !r->out.oom; i++) {
+        if (r->out.len > MAX_OUTPUT) {
+            snprintf(r->err, r->errlen, "The output is larger than %u MiB", MAX_OUTPUT >> 20);
+            r->failed = true;
+            return;
+        }
         const struct mtok *t = &toks[i];
         switch (t->type) {
         case T_TEXT: buf_add(&r->out, t->s, t->len); break;
