@@ -69,6 +69,7 @@ static int sort_init(struct ef_node *n, const struct ef_val *config)
         seq__prop_init(&s->key_prop, *seq_key && !s->key_is_exp ? seq_key : "payload", err,
                        sizeof(err)) != 0) {
         ef_node_error(n, NULL, "%s", err);
+        seq__prop_free(&s->target); /* no cb_close after a failed init */
         return EF_EINVAL;
     }
     if (s->key_is_exp && seq__jexpr_compile(&s->exp, exp, err, sizeof(err)) != 0) {

@@ -56,6 +56,8 @@ static const struct ef_prop split_props[] = {
 
 /* ---- configuration ---- */
 
+static void split_close(struct ef_node *n);
+
 static int split_init(struct ef_node *n, const struct ef_val *config)
 {
     struct split *s = ef_node_priv(n);
@@ -74,6 +76,7 @@ static int split_init(struct ef_node *n, const struct ef_val *config)
     if (*addname) {
         if (seq__prop_init(&s->addname, addname, err, sizeof(err)) != 0) {
             ef_node_error(n, NULL, "%s", err);
+            split_close(n); /* no cb_close after a failed init: free what was set up */
             return EF_EINVAL;
         }
         s->has_addname = true;
@@ -81,6 +84,7 @@ static int split_init(struct ef_node *n, const struct ef_val *config)
     size_t sl = 0;
     char *stext = js__to_string(splt, &sl);
     if (!stext) {
+        split_close(n);
         return EF_ENOMEM;
     }
     if (!strcmp(type, "str")) {

@@ -23,10 +23,10 @@
  * would otherwise take exponential time (mustache.js never finishes). */
 #define MAX_PARTIAL_EXPANSIONS 100000
 /* Output of one render, and partial text parsed in one render (an indented partial that includes
- * itself grows by its indentation at every level): past either the render fails instead of
+ * itself can double its indentation at every level): past either the render fails instead of
  * taking the process's memory. Nested sections over arrays multiply the output the same way. */
 #define MAX_OUTPUT (64u << 20)
-#define MAX_PARTIAL_BYTES (4u << 20)
+#define MAX_PARTIAL_BYTES (64u << 10)
 
 enum {
     T_TEXT,
@@ -928,7 +928,7 @@ static void render_partial(struct render *r, const struct mtok *t, const struct 
     }
     r->partial_bytes += len;
     if (r->partial_bytes > MAX_PARTIAL_BYTES) {
-        snprintf(r->err, r->errlen, "Partials expand to more than %u MiB", MAX_PARTIAL_BYTES >> 20);
+        snprintf(r->err, r->errlen, "Partials expand to more than %u KiB", MAX_PARTIAL_BYTES >> 10);
         r->failed = true;
         free(indented);
         return;
