@@ -20,6 +20,7 @@
 
 #include "curl_api.h"
 #include "edgeflow/val.h"
+#include "common/fleet_proto.h"
 
 #define MAX_POS 4
 #define MAX_KV 64
@@ -64,19 +65,6 @@ __attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ..
     fputs(" (edgeflow fleet help lists the commands)\n", stderr);
     va_end(ap);
     return 2;
-}
-
-/* Adds key = item to o, adopting item; false on OOM. */
-static bool put(struct ef_val *o, const char *key, struct ef_val *item)
-{
-    if (!item) {
-        return false;
-    }
-    if (ef_val_obj_set_take(o, key, item) != 0) {
-        ef_val_unref(item);
-        return false;
-    }
-    return true;
 }
 
 /* An object of the KEY=VALUE pairs (strings). */
@@ -814,9 +802,9 @@ static int cmd_device_set(const struct cli *c)
         return usage_error("device-set needs --group, --label or --env");
     }
     struct ef_val *body = ef_val_obj();
-    bool ok = body && (!c->group || put(body, "group", ef_val_str(c->group))) &&
-              (!c->nlabels || put(body, "labels", kv_object(c->labels, c->nlabels))) &&
-              (!c->nenv || put(body, "env", kv_object(c->env, c->nenv)));
+    bool ok = body && (!c->group || fleet_put(body, "group", ef_val_str(c->group))) &&
+              (!c->nlabels || fleet_put(body, "labels", kv_object(c->labels, c->nlabels))) &&
+              (!c->nenv || fleet_put(body, "env", kv_object(c->env, c->nenv)));
     int rc =
         ok ? simple(c, "PATCH", path1("/devices/", c->pos[0], ""), body, "device", human_device)
            : 1;
@@ -838,10 +826,11 @@ static int cmd_command(const struct cli *c)
     }
     struct ef_val *body = ef_val_obj();
     struct ef_val *args = ef_val_obj();
-    bool ok = body && args && (c->lines < 0 || put(args, "lines", ef_val_num((double)c->lines))) &&
-              put(body, "cmd", ef_val_str(cmd));
+    bool ok = body && args &&
+              (c->lines < 0 || fleet_put(args, "lines", ef_val_num((double)c->lines))) &&
+              fleet_put(body, "cmd", ef_val_str(cmd));
     if (ok) {
-        ok = put(body, "args", args); /* adopts args either way */
+        ok = fleet_put(body, "args", args); /* adopts args either way */
     } else {
         ef_val_unref(args);
     }
@@ -865,9 +854,9 @@ static int cmd_group(const struct cli *c)
 static int group_write(const struct cli *c, bool create)
 {
     struct ef_val *body = ef_val_obj();
-    bool ok = body && (!create || put(body, "name", ef_val_str(c->pos[0]))) &&
-              ((!create && !c->nenv) || put(body, "env", kv_object(c->env, c->nenv))) &&
-              (!c->description || put(body, "description", ef_val_str(c->description)));
+    bool ok = body && (!create || fleet_put(body, "name", ef_val_str(c->pos[0]))) &&
+              ((!create && !c->nenv) || fleet_put(body, "env", kv_object(c->env, c->nenv))) &&
+              (!c->description || fleet_put(body, "description", ef_val_str(c->description)));
     if (!create && !c->nenv && !c->description) {
         ef_val_unref(body);
         return usage_error("group-set needs --env or --description");
@@ -893,10 +882,11 @@ static int cmd_group_set(const struct cli *c)
 static int cmd_token_create(const struct cli *c)
 {
     struct ef_val *body = ef_val_obj();
-    bool ok = body && put(body, "group", ef_val_str(c->pos[0])) &&
-              put(body, "labels", kv_object(c->labels, c->nlabels)) &&
-              (c->uses < 0 || put(body, "uses", ef_val_num((double)c->uses))) &&
-              (c->expires_in < 0 || put(body, "expiresIn", ef_val_num((double)c->expires_in)));
+    bool ok =
+        body && fleet_put(body, "group", ef_val_str(c->pos[0])) &&
+        fleet_put(body, "labels", kv_object(c->labels, c->nlabels)) &&
+        (c->uses < 0 || fleet_put(body, "uses", ef_val_num((double)c->uses))) &&
+        (c->expires_in < 0 || fleet_put(body, "expiresIn", ef_val_num((double)c->expires_in)));
     int rc =
         ok ? simple(c, "POST", strdup("/provisioning-tokens"), body, "token-create", human_token)
            : 1;
@@ -974,7 +964,7 @@ static struct ef_val *file_entry(const struct kv *f)
         sodium_bin2base64(b64, b64len, (const unsigned char *)data, len,
                           sodium_base64_VARIANT_ORIGINAL);
         struct ef_val *p = ef_val_strn(f->key, f->klen);
-        ok = put(o, "path", p) && put(o, "content", ef_val_str(b64));
+        ok = fleet_put(o, "path", p) && fleet_put(o, "content", ef_val_str(b64));
     }
     free(data);
     free(b64);
@@ -998,23 +988,23 @@ static int cmd_snapshot_create(const struct cli *c)
         return 2;
     }
     struct ef_val *body = ef_val_obj();
-    bool ok = body && put(body, "group", ef_val_str(c->pos[0])) &&
-              (!c->description || put(body, "description", ef_val_str(c->description)));
+    bool ok = body && fleet_put(body, "group", ef_val_str(c->pos[0])) &&
+              (!c->description || fleet_put(body, "description", ef_val_str(c->description)));
     if (ok) {
-        ok = put(body, "flows", flows); /* adopts flows either way */
+        ok = fleet_put(body, "flows", flows); /* adopts flows either way */
     } else {
         ef_val_unref(flows);
     }
     if (creds && ok) {
-        ok = put(body, "credentials", creds);
+        ok = fleet_put(body, "credentials", creds);
     } else {
         ef_val_unref(creds);
     }
-    ok = ok && (!c->nenv || put(body, "env", kv_object(c->env, c->nenv)));
+    ok = ok && (!c->nenv || fleet_put(body, "env", kv_object(c->env, c->nenv)));
     int rc = ok ? 0 : 1;
     if (ok && c->nfiles) {
         struct ef_val *files = ef_val_arr();
-        ok = files && put(body, "files", files);
+        ok = files && fleet_put(body, "files", files);
         for (int i = 0; ok && i < c->nfiles; i++) {
             struct ef_val *f = file_entry(&c->files[i]);
             if (!f) {
@@ -1121,25 +1111,27 @@ static int cmd_rollout_start(const struct cli *c)
     }
     struct ef_val *body = ef_val_obj();
     struct ef_val *selector = ef_val_obj();
-    bool ok = body && selector && put(selector, "labels", kv_object(c->labels, c->nlabels));
-    ok = ok && put(body, "group", ef_val_str(c->pos[0])) && put(body, "snapshot", ef_val_str(snap));
+    bool ok = body && selector && fleet_put(selector, "labels", kv_object(c->labels, c->nlabels));
+    ok = ok && fleet_put(body, "group", ef_val_str(c->pos[0])) &&
+         fleet_put(body, "snapshot", ef_val_str(snap));
     if (ok) {
-        ok = put(body, "selector", selector);
+        ok = fleet_put(body, "selector", selector);
         selector = NULL;
     }
-    ok = ok && put(body, "strategy", ef_val_str(c->all ? "all" : "waves"));
+    ok = ok && fleet_put(body, "strategy", ef_val_str(c->all ? "all" : "waves"));
     if (ok && waves) {
-        ok = put(body, "waves", waves);
+        ok = fleet_put(body, "waves", waves);
         waves = NULL;
     }
     ok = ok && (c->health_seconds < 0 ||
-                put(body, "healthSeconds", ef_val_num((double)c->health_seconds)));
-    ok = ok && (c->max_errors < 0 || put(body, "maxErrors", ef_val_num((double)c->max_errors)));
-    ok = ok && (c->failure_budget < 0 ||
-                put(body, "failureBudget", ef_val_num((double)c->failure_budget)));
+                fleet_put(body, "healthSeconds", ef_val_num((double)c->health_seconds)));
     ok = ok &&
-         (c->wave_timeout < 0 || put(body, "waveTimeout", ef_val_num((double)c->wave_timeout)));
-    ok = ok && put(body, "autoRollback", ef_val_bool(!c->no_auto_rollback));
+         (c->max_errors < 0 || fleet_put(body, "maxErrors", ef_val_num((double)c->max_errors)));
+    ok = ok && (c->failure_budget < 0 ||
+                fleet_put(body, "failureBudget", ef_val_num((double)c->failure_budget)));
+    ok = ok && (c->wave_timeout < 0 ||
+                fleet_put(body, "waveTimeout", ef_val_num((double)c->wave_timeout)));
+    ok = ok && fleet_put(body, "autoRollback", ef_val_bool(!c->no_auto_rollback));
     int rc = ok ? simple(c, "POST", strdup("/rollouts"), body, "rollout-start", human_rollout) : 1;
     ef_val_unref(selector);
     ef_val_unref(waves);
@@ -1180,7 +1172,7 @@ static int cmd_authoring(const struct cli *c)
         return simple(c, "GET", strdup("/authoring"), NULL, "authoring", human_authoring);
     }
     struct ef_val *body = ef_val_obj();
-    int rc = body && put(body, "group", ef_val_str(c->pos[0]))
+    int rc = body && fleet_put(body, "group", ef_val_str(c->pos[0]))
                  ? simple(c, "PUT", strdup("/authoring"), body, "authoring", human_authoring)
                  : 1;
     ef_val_unref(body);

@@ -18,6 +18,7 @@
 #include <sodium.h>
 
 #include "fleet_proto.h"
+#include "strbuf.h"
 
 static void seterr(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -504,37 +505,8 @@ static int keyref_cmp(const void *a, const void *b)
     return x->klen < y->klen ? -1 : x->klen > y->klen;
 }
 
-/* Appends JSON text of a string (escaped by the runtime's printer) to a growing buffer. */
-struct gbuf {
-    char *p;
-    size_t len, cap;
-    bool oom;
-};
-
-static void gb_add(struct gbuf *b, const char *s, size_t n)
-{
-    if (b->oom) {
-        return;
-    }
-    if (b->len + n + 1 > b->cap) {
-        size_t nc = b->cap ? b->cap * 2 : 256;
-        while (nc < b->len + n + 1) {
-            nc *= 2;
-        }
-        char *np = realloc(b->p, nc);
-        if (!np) {
-            b->oom = true;
-            return;
-        }
-        b->p = np;
-        b->cap = nc;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void gb_json_str(struct gbuf *b, const char *s, size_t n)
+/* Appends JSON text of a string (escaped by the runtime's printer). */
+static void json_str_add(struct strbuf *b, const char *s, size_t n)
 {
     struct ef_val *v = ef_val_strn(s, n);
     size_t tl = 0;
@@ -544,11 +516,11 @@ static void gb_json_str(struct gbuf *b, const char *s, size_t n)
         b->oom = true;
         return;
     }
-    gb_add(b, t, tl);
+    strbuf__add(b, t, tl);
     free(t);
 }
 
-static void gb_canonical_env(struct gbuf *b, const struct ef_val *env)
+static void canonical_env_add(struct strbuf *b, const struct ef_val *env)
 {
     size_t n = ef_val_obj_len(env);
     struct keyref *ks = n ? calloc(n, sizeof(*ks)) : NULL;
@@ -563,16 +535,16 @@ static void gb_canonical_env(struct gbuf *b, const struct ef_val *env)
     if (n > 1) {
         qsort(ks, n, sizeof(*ks), keyref_cmp);
     }
-    gb_add(b, "{", 1);
+    strbuf__add(b, "{", 1);
     for (size_t i = 0; i < n; i++) {
         if (i) {
-            gb_add(b, ",", 1);
+            strbuf__add(b, ",", 1);
         }
-        gb_json_str(b, ks[i].key, ks[i].klen);
-        gb_add(b, ":", 1);
-        gb_json_str(b, ef_val_str_get(ks[i].val), ef_val_str_len(ks[i].val));
+        json_str_add(b, ks[i].key, ks[i].klen);
+        strbuf__add(b, ":", 1);
+        json_str_add(b, ef_val_str_get(ks[i].val), ef_val_str_len(ks[i].val));
     }
-    gb_add(b, "}", 1);
+    strbuf__add(b, "}", 1);
     free(ks);
 }
 
@@ -605,14 +577,13 @@ char *fleet_env_canonical(const struct ef_val *env, char *err, size_t errlen)
     if (check_env(env, err, errlen) != 0) {
         return NULL;
     }
-    struct gbuf b = {0};
-    gb_canonical_env(&b, ef_val_type(env) == EF_OBJ ? env : NULL);
-    if (b.oom) {
-        free(b.p);
+    struct strbuf b = {0};
+    canonical_env_add(&b, ef_val_type(env) == EF_OBJ ? env : NULL);
+    char *text = strbuf__take(&b, NULL);
+    if (!text) {
         seterr(err, errlen, "out of memory");
-        return NULL;
     }
-    return b.p;
+    return text;
 }
 
 static int file_cmp(const void *a, const void *b)
@@ -652,7 +623,7 @@ int fleet_snapshot_id(const struct fleet_file *files, size_t n, const struct ef_
         sorted[i] = &files[i];
     }
     qsort(sorted, n, sizeof(*sorted), file_cmp);
-    struct gbuf b = {0};
+    struct strbuf b = {0};
     for (size_t i = 0; i < n; i++) {
         if (i > 0 && strcmp(sorted[i - 1]->path, sorted[i]->path) == 0) {
             seterr(err, errlen, "file '%s' is listed twice", sorted[i]->path);
@@ -663,19 +634,20 @@ int fleet_snapshot_id(const struct fleet_file *files, size_t n, const struct ef_
         char line[FLEET_MAX_PATH + 100];
         int ll = snprintf(line, sizeof(line), "%s %llu %s\n", sorted[i]->sha256,
                           (unsigned long long)sorted[i]->size, sorted[i]->path);
-        gb_add(&b, line, (size_t)ll);
+        strbuf__add(&b, line, (size_t)ll);
     }
     free(sorted);
-    gb_add(&b, "env ", 4);
-    gb_canonical_env(&b, ef_val_type(env) == EF_OBJ ? env : NULL);
-    gb_add(&b, "\n", 1);
-    if (b.oom) {
-        free(b.p);
+    strbuf__add(&b, "env ", 4);
+    canonical_env_add(&b, ef_val_type(env) == EF_OBJ ? env : NULL);
+    strbuf__add(&b, "\n", 1);
+    size_t len;
+    char *text = strbuf__take(&b, &len);
+    if (!text) {
         seterr(err, errlen, "out of memory");
         return EF_ENOMEM;
     }
-    fleet_sha256_hex(b.p, b.len, out);
-    free(b.p);
+    fleet_sha256_hex(text, len, out);
+    free(text);
     return 0;
 }
 
@@ -1196,7 +1168,7 @@ static char *print_free(struct ef_val *o, bool ok, size_t *len)
     return t;
 }
 
-static bool put(struct ef_val *o, const char *key, struct ef_val *v)
+bool fleet_put(struct ef_val *o, const char *key, struct ef_val *v)
 {
     if (!v) {
         return false;
@@ -1211,20 +1183,22 @@ static bool put(struct ef_val *o, const char *key, struct ef_val *v)
 char *fleet_state_json(const struct fleet_state *s, size_t *len)
 {
     struct ef_val *o = ef_val_obj();
-    bool ok = o && put(o, "type", ef_val_str("state")) && put(o, "device", ef_val_str(s->device)) &&
-              put(o, "online", ef_val_bool(s->online)) && put(o, "ts", ef_val_num((double)s->ts)) &&
-              put(o, "version", str_or_null(s->version)) &&
-              put(o, "snapshot", str_or_null(s->snapshot)) &&
-              put(o, "health", ef_val_str(s->health ? s->health : "none"));
+    bool ok = o && fleet_put(o, "type", ef_val_str("state")) &&
+              fleet_put(o, "device", ef_val_str(s->device)) &&
+              fleet_put(o, "online", ef_val_bool(s->online)) &&
+              fleet_put(o, "ts", ef_val_num((double)s->ts)) &&
+              fleet_put(o, "version", str_or_null(s->version)) &&
+              fleet_put(o, "snapshot", str_or_null(s->snapshot)) &&
+              fleet_put(o, "health", ef_val_str(s->health ? s->health : "none"));
     if (ok && s->has_result) {
         struct ef_val *r = ef_val_obj();
-        ok = r && put(r, "seq", ef_val_num((double)s->result_seq)) &&
-             put(r, "snapshot", str_or_null(s->result_snapshot)) &&
-             put(r, "status", ef_val_str(s->result_status ? s->result_status : "rejected")) &&
-             put(r, "reason", str_or_null(s->result_reason));
-        ok = ok ? put(o, "result", r) : (ef_val_unref(r), false);
+        ok = r && fleet_put(r, "seq", ef_val_num((double)s->result_seq)) &&
+             fleet_put(r, "snapshot", str_or_null(s->result_snapshot)) &&
+             fleet_put(r, "status", ef_val_str(s->result_status ? s->result_status : "rejected")) &&
+             fleet_put(r, "reason", str_or_null(s->result_reason));
+        ok = ok ? fleet_put(o, "result", r) : (ef_val_unref(r), false);
     } else if (ok) {
-        ok = put(o, "result", ef_val_null());
+        ok = fleet_put(o, "result", ef_val_null());
     }
     return print_free(o, ok, len);
 }
@@ -1268,14 +1242,16 @@ char *fleet_hb_json(const struct fleet_hb *h, size_t *len)
 {
     struct ef_val *o = ef_val_obj();
     double cpu = round(h->cpu * 100) / 100;
-    bool ok = o && put(o, "type", ef_val_str("hb")) && put(o, "device", ef_val_str(h->device)) &&
-              put(o, "ts", ef_val_num((double)h->ts)) &&
-              put(o, "uptime", ef_val_num((double)h->uptime)) &&
-              put(o, "snapshot", str_or_null(h->snapshot)) &&
-              put(o, "health", ef_val_str(h->health ? h->health : "none")) &&
-              put(o, "cpu", ef_val_num(cpu)) && put(o, "rss", ef_val_num((double)h->rss)) &&
-              put(o, "msgs", ef_val_num((double)h->msgs)) &&
-              put(o, "errors", ef_val_num((double)h->errors));
+    bool ok = o && fleet_put(o, "type", ef_val_str("hb")) &&
+              fleet_put(o, "device", ef_val_str(h->device)) &&
+              fleet_put(o, "ts", ef_val_num((double)h->ts)) &&
+              fleet_put(o, "uptime", ef_val_num((double)h->uptime)) &&
+              fleet_put(o, "snapshot", str_or_null(h->snapshot)) &&
+              fleet_put(o, "health", ef_val_str(h->health ? h->health : "none")) &&
+              fleet_put(o, "cpu", ef_val_num(cpu)) &&
+              fleet_put(o, "rss", ef_val_num((double)h->rss)) &&
+              fleet_put(o, "msgs", ef_val_num((double)h->msgs)) &&
+              fleet_put(o, "errors", ef_val_num((double)h->errors));
     return print_free(o, ok, len);
 }
 
@@ -1304,12 +1280,14 @@ int fleet_resp_read(const struct ef_val *doc, const char *device, struct fleet_r
 char *fleet_resp_json(const struct fleet_resp *r, size_t *len)
 {
     struct ef_val *o = ef_val_obj();
-    bool ok = o && put(o, "type", ef_val_str("resp")) && put(o, "device", ef_val_str(r->device)) &&
-              put(o, "id", ef_val_str(r->id)) && put(o, "ok", ef_val_bool(r->ok));
+    bool ok = o && fleet_put(o, "type", ef_val_str("resp")) &&
+              fleet_put(o, "device", ef_val_str(r->device)) &&
+              fleet_put(o, "id", ef_val_str(r->id)) && fleet_put(o, "ok", ef_val_bool(r->ok));
     if (ok && r->ok) {
-        ok = put(o, "result", r->result ? ef_val_ref((struct ef_val *)r->result) : ef_val_null());
+        ok = fleet_put(o, "result",
+                       r->result ? ef_val_ref((struct ef_val *)r->result) : ef_val_null());
     } else if (ok) {
-        ok = put(o, "error", ef_val_str(r->error ? r->error : "failed"));
+        ok = fleet_put(o, "error", ef_val_str(r->error ? r->error : "failed"));
     }
     return print_free(o, ok, len);
 }

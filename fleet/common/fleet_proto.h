@@ -308,4 +308,8 @@ char *fleet_resp_json(const struct fleet_resp *r, size_t *len);
 /* True when s is one of "starting", "healthy", "unhealthy", "none". */
 bool fleet_health_valid(const char *s);
 
+/* Sets key = v in object o, adopting v (freed on failure). false when v is NULL or memory ran
+ * out: lets document builders chain sets with && and check once. */
+bool fleet_put(struct ef_val *o, const char *key, struct ef_val *v);
+
 #endif

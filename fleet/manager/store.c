@@ -11,6 +11,7 @@
 
 #include <sodium.h>
 
+#include "common/fleet_proto.h"
 #include "manager/db.h"
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
@@ -731,19 +732,6 @@ int ef_store_device_set_desired(struct ef_store *st, const char *id, const char 
     return device_write(st, "UPDATE devices SET desired_snapshot = $2 WHERE id = $1", p, N(p), id);
 }
 
-/* Adds key = v to o (adopting v); false on OOM. */
-static bool put(struct ef_val *o, const char *key, struct ef_val *v)
-{
-    if (!v) {
-        return false;
-    }
-    if (ef_val_obj_set_take(o, key, v) != 0) {
-        ef_val_unref(v);
-        return false;
-    }
-    return true;
-}
-
 static struct ef_val *str_or_null(const char *s)
 {
     return s ? ef_val_str(s) : ef_val_null();
@@ -793,16 +781,17 @@ static int live_postgres(struct ef_store *st, const struct ef_store_live *rows, 
         const struct ef_store_live *l = &rows[i];
         struct ef_val *o = ef_val_obj();
         char *result = l->result ? to_json(l->result) : NULL;
-        ok = o && (!l->result || result) && put(o, "id", ef_val_str(l->id)) &&
-             put(o, "online", ef_val_num(l->online ? 1 : 0)) &&
-             put(o, "snapshot", str_or_null(l->snapshot)) &&
-             put(o, "health", str_or_null(l->health)) &&
-             put(o, "last_seen", ef_val_num((double)l->last_seen)) &&
-             put(o, "cpu", ef_val_num(l->cpu)) && put(o, "rss", ef_val_num((double)l->rss)) &&
-             put(o, "msgs", ef_val_num((double)l->msgs)) &&
-             put(o, "msg_rate", ef_val_num(l->msg_rate)) &&
-             put(o, "errors", ef_val_num((double)l->errors)) &&
-             put(o, "result", str_or_null(result));
+        ok = o && (!l->result || result) && fleet_put(o, "id", ef_val_str(l->id)) &&
+             fleet_put(o, "online", ef_val_num(l->online ? 1 : 0)) &&
+             fleet_put(o, "snapshot", str_or_null(l->snapshot)) &&
+             fleet_put(o, "health", str_or_null(l->health)) &&
+             fleet_put(o, "last_seen", ef_val_num((double)l->last_seen)) &&
+             fleet_put(o, "cpu", ef_val_num(l->cpu)) &&
+             fleet_put(o, "rss", ef_val_num((double)l->rss)) &&
+             fleet_put(o, "msgs", ef_val_num((double)l->msgs)) &&
+             fleet_put(o, "msg_rate", ef_val_num(l->msg_rate)) &&
+             fleet_put(o, "errors", ef_val_num((double)l->errors)) &&
+             fleet_put(o, "result", str_or_null(result));
         free(result);
         if (ok && ef_val_arr_push_take(arr, o) != 0) {
             ok = false;
@@ -1994,24 +1983,27 @@ static struct ef_val *val_or_null(const struct ef_val *v)
 struct ef_val *ef_store_device_json(const struct ef_store_device *d, bool detail)
 {
     struct ef_val *o = ef_val_obj();
-    bool ok =
-        o && put(o, "id", str_or_null(d->id)) && put(o, "name", str_or_null(d->name)) &&
-        put(o, "group", str_or_null(d->group)) &&
-        put(o, "labels", d->labels ? ef_val_ref(d->labels) : ef_val_obj()) &&
-        put(o, "env", d->env ? ef_val_ref(d->env) : ef_val_obj()) &&
-        put(o, "online", ef_val_bool(d->online)) && put(o, "snapshot", str_or_null(d->snapshot)) &&
-        put(o, "health", str_or_null(d->health)) &&
-        put(o, "lastSeen", ef_val_num((double)d->last_seen)) && put(o, "cpu", ef_val_num(d->cpu)) &&
-        put(o, "rss", ef_val_num((double)d->rss)) && put(o, "msgRate", ef_val_num(d->msg_rate)) &&
-        put(o, "errors", ef_val_num((double)d->errors)) &&
-        put(o, "revoked", ef_val_bool(d->revoked)) &&
-        put(o, "enrolled", ef_val_num((double)d->enrolled));
+    bool ok = o && fleet_put(o, "id", str_or_null(d->id)) &&
+              fleet_put(o, "name", str_or_null(d->name)) &&
+              fleet_put(o, "group", str_or_null(d->group)) &&
+              fleet_put(o, "labels", d->labels ? ef_val_ref(d->labels) : ef_val_obj()) &&
+              fleet_put(o, "env", d->env ? ef_val_ref(d->env) : ef_val_obj()) &&
+              fleet_put(o, "online", ef_val_bool(d->online)) &&
+              fleet_put(o, "snapshot", str_or_null(d->snapshot)) &&
+              fleet_put(o, "health", str_or_null(d->health)) &&
+              fleet_put(o, "lastSeen", ef_val_num((double)d->last_seen)) &&
+              fleet_put(o, "cpu", ef_val_num(d->cpu)) &&
+              fleet_put(o, "rss", ef_val_num((double)d->rss)) &&
+              fleet_put(o, "msgRate", ef_val_num(d->msg_rate)) &&
+              fleet_put(o, "errors", ef_val_num((double)d->errors)) &&
+              fleet_put(o, "revoked", ef_val_bool(d->revoked)) &&
+              fleet_put(o, "enrolled", ef_val_num((double)d->enrolled));
     if (ok && detail) {
-        ok = put(o, "result", val_or_null(d->result)) &&
-             put(o, "desiredSeq", ef_val_num((double)d->desired_seq)) &&
-             put(o, "desiredSnapshot", str_or_null(d->desired_snapshot)) &&
-             put(o, "agentVersion", str_or_null(d->agent_version)) &&
-             put(o, "msgs", ef_val_num((double)d->msgs));
+        ok = fleet_put(o, "result", val_or_null(d->result)) &&
+             fleet_put(o, "desiredSeq", ef_val_num((double)d->desired_seq)) &&
+             fleet_put(o, "desiredSnapshot", str_or_null(d->desired_snapshot)) &&
+             fleet_put(o, "agentVersion", str_or_null(d->agent_version)) &&
+             fleet_put(o, "msgs", ef_val_num((double)d->msgs));
     }
     if (!ok) {
         ef_val_unref(o);
@@ -2023,11 +2015,11 @@ struct ef_val *ef_store_device_json(const struct ef_store_device *d, bool detail
 struct ef_val *ef_store_group_json(const struct ef_store_group *g)
 {
     struct ef_val *o = ef_val_obj();
-    bool ok = o && put(o, "name", str_or_null(g->name)) &&
-              put(o, "description", ef_val_str(g->description ? g->description : "")) &&
-              put(o, "env", g->env ? ef_val_ref(g->env) : ef_val_obj()) &&
-              put(o, "created", ef_val_num((double)g->created)) &&
-              put(o, "lastVersion", ef_val_num((double)g->last_version));
+    bool ok = o && fleet_put(o, "name", str_or_null(g->name)) &&
+              fleet_put(o, "description", ef_val_str(g->description ? g->description : "")) &&
+              fleet_put(o, "env", g->env ? ef_val_ref(g->env) : ef_val_obj()) &&
+              fleet_put(o, "created", ef_val_num((double)g->created)) &&
+              fleet_put(o, "lastVersion", ef_val_num((double)g->last_version));
     if (!ok) {
         ef_val_unref(o);
         return NULL;
@@ -2038,14 +2030,14 @@ struct ef_val *ef_store_group_json(const struct ef_store_group *g)
 struct ef_val *ef_store_snapshot_json(const struct ef_store_snapshot *s)
 {
     struct ef_val *o = ef_val_obj();
-    bool ok = o && put(o, "id", str_or_null(s->id)) &&
-              put(o, "version", ef_val_num((double)s->version)) &&
-              put(o, "group", str_or_null(s->group)) &&
-              put(o, "description", ef_val_str(s->description ? s->description : "")) &&
-              put(o, "author", ef_val_str(s->author ? s->author : "")) &&
-              put(o, "ts", ef_val_num((double)s->ts)) &&
-              put(o, "env", s->env ? ef_val_ref(s->env) : ef_val_obj()) &&
-              put(o, "files", s->files ? ef_val_ref(s->files) : ef_val_arr());
+    bool ok = o && fleet_put(o, "id", str_or_null(s->id)) &&
+              fleet_put(o, "version", ef_val_num((double)s->version)) &&
+              fleet_put(o, "group", str_or_null(s->group)) &&
+              fleet_put(o, "description", ef_val_str(s->description ? s->description : "")) &&
+              fleet_put(o, "author", ef_val_str(s->author ? s->author : "")) &&
+              fleet_put(o, "ts", ef_val_num((double)s->ts)) &&
+              fleet_put(o, "env", s->env ? ef_val_ref(s->env) : ef_val_obj()) &&
+              fleet_put(o, "files", s->files ? ef_val_ref(s->files) : ef_val_arr());
     if (!ok) {
         ef_val_unref(o);
         return NULL;
@@ -2066,12 +2058,15 @@ struct ef_val *ef_store_rollout_json(const struct ef_store_rollout *r)
             ok = false;
         }
     }
-    ok = ok && put(o, "id", str_or_null(r->id)) && put(o, "group", str_or_null(r->group)) &&
-         put(o, "snapshot", str_or_null(r->snapshot)) && put(o, "state", str_or_null(r->state)) &&
-         put(o, "wave", ef_val_num((double)r->wave)) && put(o, "reason", str_or_null(r->reason)) &&
-         put(o, "actor", str_or_null(r->actor)) &&
-         put(o, "created", ef_val_num((double)r->created)) &&
-         put(o, "updated", ef_val_num((double)r->updated));
+    ok = ok && fleet_put(o, "id", str_or_null(r->id)) &&
+         fleet_put(o, "group", str_or_null(r->group)) &&
+         fleet_put(o, "snapshot", str_or_null(r->snapshot)) &&
+         fleet_put(o, "state", str_or_null(r->state)) &&
+         fleet_put(o, "wave", ef_val_num((double)r->wave)) &&
+         fleet_put(o, "reason", str_or_null(r->reason)) &&
+         fleet_put(o, "actor", str_or_null(r->actor)) &&
+         fleet_put(o, "created", ef_val_num((double)r->created)) &&
+         fleet_put(o, "updated", ef_val_num((double)r->updated));
     if (!ok) {
         ef_val_unref(o);
         return NULL;
@@ -2082,10 +2077,12 @@ struct ef_val *ef_store_rollout_json(const struct ef_store_rollout *r)
 struct ef_val *ef_store_progress_json(const struct ef_store_progress *p)
 {
     struct ef_val *o = ef_val_obj();
-    bool ok =
-        o && put(o, "id", str_or_null(p->device)) && put(o, "wave", ef_val_num((double)p->wave)) &&
-        put(o, "status", str_or_null(p->status)) && put(o, "from", str_or_null(p->from_snapshot)) &&
-        put(o, "reason", str_or_null(p->reason)) && put(o, "seq", ef_val_num((double)p->seq));
+    bool ok = o && fleet_put(o, "id", str_or_null(p->device)) &&
+              fleet_put(o, "wave", ef_val_num((double)p->wave)) &&
+              fleet_put(o, "status", str_or_null(p->status)) &&
+              fleet_put(o, "from", str_or_null(p->from_snapshot)) &&
+              fleet_put(o, "reason", str_or_null(p->reason)) &&
+              fleet_put(o, "seq", ef_val_num((double)p->seq));
     if (!ok) {
         ef_val_unref(o);
         return NULL;
@@ -2096,9 +2093,11 @@ struct ef_val *ef_store_progress_json(const struct ef_store_progress *p)
 struct ef_val *ef_store_audit_json(const struct ef_store_audit *a)
 {
     struct ef_val *o = ef_val_obj();
-    bool ok = o && put(o, "ts", ef_val_num((double)a->ts)) &&
-              put(o, "actor", str_or_null(a->actor)) && put(o, "action", str_or_null(a->action)) &&
-              put(o, "target", str_or_null(a->target)) && put(o, "detail", val_or_null(a->detail));
+    bool ok = o && fleet_put(o, "ts", ef_val_num((double)a->ts)) &&
+              fleet_put(o, "actor", str_or_null(a->actor)) &&
+              fleet_put(o, "action", str_or_null(a->action)) &&
+              fleet_put(o, "target", str_or_null(a->target)) &&
+              fleet_put(o, "detail", val_or_null(a->detail));
     if (!ok) {
         ef_val_unref(o);
         return NULL;
