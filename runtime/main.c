@@ -210,6 +210,7 @@ static int cmd_run_or_check(const struct cli *c, bool run)
         free(rt);
         return 2;
     }
+    runtime__catch_signals(rt);
     load_plugins(c, s);
     bool unreadable;
     struct ef_val *config = runtime__read_flows(flows, &unreadable, err, sizeof(err));

@@ -141,8 +141,11 @@ static void stop_cb(uv_signal_t *h, int signum)
     runtime__stop(rt);
 }
 
-void runtime__run(struct ef_runtime *rt)
+void runtime__catch_signals(struct ef_runtime *rt)
 {
+    if (rt->sig_int.data) {
+        return;
+    }
     uv_loop_t *uv = &rt->loop.uv;
     /* The signal handles stay referenced, so the loop waits for them even
      * when the flows have nothing scheduled; runtime__stop() ends the loop. */
@@ -151,6 +154,12 @@ void runtime__run(struct ef_runtime *rt)
     rt->sig_int.data = rt->sig_term.data = rt;
     uv_signal_start(&rt->sig_int, stop_cb, SIGINT);
     uv_signal_start(&rt->sig_term, stop_cb, SIGTERM);
+}
+
+void runtime__run(struct ef_runtime *rt)
+{
+    uv_loop_t *uv = &rt->loop.uv;
+    runtime__catch_signals(rt);
     uv_timer_init(uv, &rt->ctx_timer);
     rt->ctx_timer.data = rt;
     uint64_t every = (uint64_t)rt->settings->context_flush_ms;

@@ -32,6 +32,13 @@ int runtime__deploy_type(struct ef_runtime *rt, struct ef_val *flows, enum ef_de
                          struct ef_problems *probs);
 /* runtime__deploy_type(rt, flows, EF_DEPLOY_FULL, probs). */
 int runtime__deploy(struct ef_runtime *rt, struct ef_val *flows, struct ef_problems *probs);
+/*
+ * Catches SIGINT and SIGTERM from now on: a signal that arrives while the
+ * program is still starting (deploying, binding its port) stops it
+ * gracefully once runtime__run() runs the loop, instead of killing it.
+ * runtime__run() calls it too; calling it again does nothing.
+ */
+void runtime__catch_signals(struct ef_runtime *rt);
 /* Runs the loop until runtime__stop() or SIGINT/SIGTERM. */
 void runtime__run(struct ef_runtime *rt);
 /*

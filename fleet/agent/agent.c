@@ -1720,6 +1720,7 @@ int fleet_agent_main(int argc, char **argv)
         a->rt = NULL;
         goto out_free;
     }
+    runtime__catch_signals(a->rt);
     log__set_sink(log_sink, a);
     load_plugins(&o, s);
     uv_loop_t *uv = ef_loop_uv(&a->rt->loop);

@@ -1476,6 +1476,7 @@ int fleet_manager_main(int argc, char **argv)
         mgr_free(&m);
         return 2;
     }
+    runtime__catch_signals(m.rt);
     load_devices(&m);
     /* the editor and REST API */
     struct ef_server_hooks hooks = {.route = hook_route,
