@@ -208,7 +208,18 @@ async function main() {
     /* the udp in port, or for tcpout the tcp in port */
     const udpPort = await freePort(scenario === "tcpout" ? "tcp" : "udp");
     const uiPort = await freePort("tcp");
-    const tcpPort = await freePort("tcp");
+    let held = 0, maxHeld = 0, holder = null;
+    if (scenario === "http") {
+        /* a server that takes every request and never answers; it listens on a port of its
+         * own choosing before the flow names it, so no other test can take it in between */
+        holder = http.createServer((req, res) => {
+            held++;
+            maxHeld = Math.max(maxHeld, held);
+            res.on("close", () => { held--; });
+        });
+        await new Promise((r) => holder.listen(0, "127.0.0.1", r));
+    }
+    const tcpPort = holder ? holder.address().port : await freePort("tcp");
     const allowance = RSS_ALLOWANCE[scenario];
     const floodBytes = (scenario === "tcpout" ? 2 : 3) * allowance;
     fs.writeFileSync(path.join(dir, "flows.json"), JSON.stringify(flow(udpPort, tcpPort, scenario)));
@@ -233,17 +244,7 @@ async function main() {
     let peak = base;
     const sampler = setInterval(() => { peak = Math.max(peak, rssOf(ef.pid)); }, 100);
 
-    let sent = 0, floodMs = 0, cut = false, reader = null, holder = null;
-    let held = 0, maxHeld = 0;
-    if (scenario === "http") {
-        /* a server that takes every request and never answers */
-        holder = http.createServer((req, res) => {
-            held++;
-            maxHeld = Math.max(maxHeld, held);
-            res.on("close", () => { held--; });
-        });
-        await new Promise((r) => holder.listen(tcpPort, "127.0.0.1", r));
-    }
+    let sent = 0, floodMs = 0, cut = false, reader = null;
     if (scenario === "tcpout") {
         /* a client of the tcp out server that never reads */
         reader = net.connect(tcpPort, "127.0.0.1");
