@@ -672,6 +672,19 @@ static void sha256_hex(const char *data, size_t len, char out[65])
     }
 }
 
+/* The flows the editor is shown (adopted, credentials stripped) and their revision. */
+static void show_flows(struct ef_server *s, struct ef_val *stripped)
+{
+    ef_val_unref(s->flows);
+    s->flows = stripped;
+    size_t len;
+    char *text = ef_json_print(stripped, 0, &len);
+    if (text) {
+        sha256_hex(text, len, s->rev);
+        free(text);
+    }
+}
+
 void admin__on_deployed(struct ef_server *s)
 {
     if (s->stopping) {
@@ -685,14 +698,7 @@ void admin__on_deployed(struct ef_server *s)
     if (!stripped) {
         return;
     }
-    ef_val_unref(s->flows);
-    s->flows = stripped;
-    size_t len;
-    char *text = ef_json_print(stripped, 0, &len);
-    if (text) {
-        sha256_hex(text, len, s->rev);
-        free(text);
-    }
+    show_flows(s, stripped);
     struct ef_val *st = ef_val_obj();
     ef_val_obj_set_take(st, "state", ef_val_str("start"));
     if (s->deploying) {
@@ -719,14 +725,7 @@ static void author_refresh(struct ef_server *s)
     if (!stripped) {
         return;
     }
-    ef_val_unref(s->flows);
-    s->flows = stripped;
-    size_t len;
-    char *text = ef_json_print(stripped, 0, &len);
-    if (text) {
-        sha256_hex(text, len, s->rev);
-        free(text);
-    }
+    show_flows(s, stripped);
 }
 
 static const struct ef_val *find_by_id(const struct ef_val *flows, const char *id)

@@ -254,6 +254,14 @@ int registry__init_builtins(void);
 void registry__each(void (*fn)(const struct ef_node_type *t, void *ud), void *ud);
 /* Loads every *.so in dir; problems are logged. Returns number loaded. */
 int registry__load_dir(const char *dir);
+struct ef_settings;
+/*
+ * Loads the plugins of a command: the directory `plugins` next to the
+ * edgeflow binary when it exists (where the build puts lua.so, see
+ * docs/plugins.md), then each of the ndirs dirs (--plugin-dir), then the
+ * settings' pluginDirs (s may be NULL).
+ */
+void registry__load_plugins(const char *const *dirs, int ndirs, const struct ef_settings *s);
 void registry__cleanup(void);
 /* The plugin handle built-in (and test) node types register under. */
 struct ef_plugin *registry__builtin(void);

@@ -135,32 +135,6 @@ static int parse_args(int argc, char **argv, struct cli *c)
     return 0;
 }
 
-/*
- * Loads plugins: first the directory `plugins` next to the edgeflow binary
- * when it exists (where the build puts lua.so, see docs/plugins.md), then
- * each --plugin-dir, then the settings' pluginDirs.
- */
-static void load_plugins(const struct cli *c, const struct ef_settings *s)
-{
-    char exe[4096];
-    ssize_t len = readlink("/proc/self/exe", exe, sizeof(exe) - sizeof("/plugins"));
-    char *slash = len > 0 ? memrchr(exe, '/', (size_t)len) : NULL;
-    struct stat st;
-    if (slash) {
-        strcpy(slash, "/plugins");
-        if (stat(exe, &st) == 0 && S_ISDIR(st.st_mode)) {
-            registry__load_dir(exe);
-        }
-    }
-    for (int i = 0; i < c->nplugin_dirs; i++) {
-        registry__load_dir(c->plugin_dirs[i]);
-    }
-    const struct ef_val *dirs = s ? settings__get(s, "pluginDirs") : NULL;
-    for (size_t i = 0; i < ef_val_arr_len(dirs); i++) {
-        registry__load_dir(ef_val_str_get(ef_val_arr_at(dirs, i)));
-    }
-}
-
 static void print_problems(const char *file, const struct ef_problems *p)
 {
     for (size_t i = 0; i < p->n; i++) {
@@ -211,7 +185,7 @@ static int cmd_run_or_check(const struct cli *c, bool run)
         return 2;
     }
     runtime__catch_signals(rt);
-    load_plugins(c, s);
+    registry__load_plugins(c->plugin_dirs, c->nplugin_dirs, s);
     bool unreadable;
     struct ef_val *config = runtime__read_flows(flows, &unreadable, err, sizeof(err));
     if (!config) {
@@ -336,7 +310,7 @@ static int cmd_nodes(const struct cli *c)
     if (registry__init_builtins() != 0) {
         return 2;
     }
-    load_plugins(c, NULL);
+    registry__load_plugins(c->plugin_dirs, c->nplugin_dirs, NULL);
     if (c->json) {
         struct ef_val *arr = ef_val_arr();
         registry__each(add_type_json, arr);

@@ -15,8 +15,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
 
 #include "engine.h"
+#include "settings.h"
 
 struct ef_plugin {
     char *name;
@@ -327,4 +330,25 @@ void registry__cleanup(void)
 struct ef_plugin *registry__builtin(void)
 {
     return &reg_builtin;
+}
+
+void registry__load_plugins(const char *const *dirs, int ndirs, const struct ef_settings *s)
+{
+    char exe[4096];
+    ssize_t len = readlink("/proc/self/exe", exe, sizeof(exe) - sizeof("/plugins"));
+    char *slash = len > 0 ? memrchr(exe, '/', (size_t)len) : NULL;
+    struct stat st;
+    if (slash) {
+        strcpy(slash, "/plugins");
+        if (stat(exe, &st) == 0 && S_ISDIR(st.st_mode)) {
+            registry__load_dir(exe);
+        }
+    }
+    for (int i = 0; i < ndirs; i++) {
+        registry__load_dir(dirs[i]);
+    }
+    const struct ef_val *pdirs = s ? settings__get(s, "pluginDirs") : NULL;
+    for (size_t i = 0; i < ef_val_arr_len(pdirs); i++) {
+        registry__load_dir(ef_val_str_get(ef_val_arr_at(pdirs, i)));
+    }
 }

@@ -1599,27 +1599,6 @@ static void default_name(char *out, size_t len)
     }
 }
 
-static void load_plugins(const struct agent_opts *o, const struct ef_settings *s)
-{
-    char exe[4096];
-    ssize_t len = readlink("/proc/self/exe", exe, sizeof(exe) - sizeof("/plugins"));
-    char *slash = len > 0 ? memrchr(exe, '/', (size_t)len) : NULL;
-    struct stat st;
-    if (slash) {
-        strcpy(slash, "/plugins");
-        if (stat(exe, &st) == 0 && S_ISDIR(st.st_mode)) {
-            registry__load_dir(exe);
-        }
-    }
-    for (int i = 0; i < o->nplugin_dirs; i++) {
-        registry__load_dir(o->plugin_dirs[i]);
-    }
-    const struct ef_val *dirs = settings__get(s, "pluginDirs");
-    for (size_t i = 0; i < ef_val_arr_len(dirs); i++) {
-        registry__load_dir(ef_val_str_get(ef_val_arr_at(dirs, i)));
-    }
-}
-
 /* Runs current.json (or previous.json) from disk: no network needed. */
 static void boot_from_disk(struct agent *a)
 {
@@ -1722,7 +1701,7 @@ int fleet_agent_main(int argc, char **argv)
     }
     runtime__catch_signals(a->rt);
     log__set_sink(log_sink, a);
-    load_plugins(&o, s);
+    registry__load_plugins(o.plugin_dirs, o.nplugin_dirs, s);
     uv_loop_t *uv = ef_loop_uv(&a->rt->loop);
     uv_timer_init(uv, &a->hb_timer);
     uv_timer_init(uv, &a->health_timer);
